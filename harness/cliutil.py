@@ -1,0 +1,47 @@
+"""Shared pieces of the CLI: the --spec option and one-line user errors.
+
+Library errors that a user can fix (a bad spec, a missing file, a bad column) become
+:class:`UserError`: click prints ``Error: <one line>`` and exits with status 2, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import click
+
+from reasoning_kit.schema import SpecError
+
+
+class UserError(click.ClickException):
+    """A one-line error the user can act on; exit status 2 (usage, spec or input error)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()) if "\n" in str(message) else str(message))
+
+
+def load_spec_or_fail(value: str):
+    from reasoning_kit.spec import load_spec
+
+    try:
+        return load_spec(value)
+    except SpecError as exc:
+        raise UserError(exc.one_line()) from None
+
+
+def _spec_callback(ctx: click.Context, param: click.Parameter, value: str):
+    return load_spec_or_fail(value)
+
+
+def spec_option(default: str | None = "working_out", **kw):
+    """``--spec``: a path to a spec TOML or the name of a shipped spec (loaded and checked)."""
+    return click.option(
+        "--spec",
+        "spec",
+        default=default,
+        show_default=True,
+        callback=_spec_callback,
+        help="Spec file (path) or shipped spec name (working_out, think_answer).",
+        **kw,
+    )
