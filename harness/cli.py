@@ -10,32 +10,35 @@ import importlib
 
 import click
 
-# name -> "module:attribute" of a click command or group.
+# name -> ("module:attribute" of a click command or group, one-line help shown by --help).
 COMMANDS = {
-    "validate": "harness.cli_format:validate_cmd",
-    "template": "harness.cli_format:template_cmd",
-    "regex": "harness.cli_format:regex_cmd",
-    "render": "harness.cli_format:render_cmd",
-    "reward": "harness.cli_reward:reward_cmd",
-    "data": "harness.data.cli:data_group",
-    "train": "harness.train.cli:train_cmd",
-    "fetch-model": "harness.train.cli:fetch_model_cmd",
-    "eval": "harness.evaluate.cli:eval_group",
+    "validate": ("harness.cli_format:validate_cmd", "Check model outputs against the spec's format."),
+    "template": ("harness.cli_format:template_cmd", "Print the spec's Jinja chat template."),
+    "regex": ("harness.cli_format:regex_cmd", "Print the spec's reward regex."),
+    "render": ("harness.cli_format:render_cmd", "Render a conversation (JSON) with the spec's chat template."),
+    "reward": ("harness.cli_reward:reward_cmd", "Score completions with the spec's GRPO reward functions."),
+    "data": ("harness.data.cli:data_group", "Prepare and inspect SFT data formatted by the spec."),
+    "train": ("harness.train.cli:train_cmd", "Fine-tune a model to answer in the spec's format (SFT)."),
+    "fetch-model": ("harness.train.cli:fetch_model_cmd", "Fetch the offline SmolLM2-135M-Instruct model."),
+    "eval": ("harness.evaluate.cli:eval_group", "Measure format compliance and answer accuracy; compare runs."),
 }
 
 
 class LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use."""
+    """A group whose subcommands are imported on first use (help texts come from COMMANDS)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
+        if name not in COMMANDS:
             return None
-        module, _, attr = target.partition(":")
+        module, _, attr = COMMANDS[name][0].partition(":")
         return getattr(importlib.import_module(module), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,0 +1,84 @@
+"""Tiny real models and tokenizers, built inside tests (seconds on CPU, no hub).
+
+``make_tokenizer`` trains a small byte-level BPE on the given texts with the spec's tags
+added as whole (non-special) tokens, an EOS special token and a distinct pad token, and
+sets the spec's chat template. ``make_model`` builds a randomly initialised causal LM of
+a real architecture (Llama or Qwen3) sized for that tokenizer. ``save_tiny`` writes both
+to a directory that ``from_pretrained`` loads like any local model.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reasoning_kit.spec import FormatSpec
+from reasoning_kit.template import chat_template
+
+EOS = "<|endoftext|>"
+PAD = "<|pad|>"
+
+
+def make_tokenizer(spec: FormatSpec, texts: list[str], *, vocab_size: int = 400, eos: str = EOS):
+    """A PreTrainedTokenizerFast trained on ``texts``; tags are single tokens, eos != pad."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[eos, PAD],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, pad_token=PAD, bos_token=None)
+    fast.add_tokens([t for t in spec.tag_list if t not in fast.get_vocab()])
+    fast.chat_template = chat_template(spec)
+    return fast
+
+
+def make_model(tokenizer, *, arch: str = "llama", hidden: int = 64, layers: int = 2, heads: int = 4, seed: int = 0):
+    """A randomly initialised causal LM whose vocabulary fits ``tokenizer``."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen3Config
+
+    torch.manual_seed(seed)
+    common = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=max(1, heads // 2),
+        max_position_embeddings=2048,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    config = Qwen3Config(head_dim=hidden // heads, **common) if arch == "qwen3" else LlamaConfig(**common)
+    return AutoModelForCausalLM.from_config(config)
+
+
+def save_tiny(path: Path, spec: FormatSpec, texts: list[str], **model_kw) -> Path:
+    """Write a tiny model + tokenizer to ``path``; returns ``path``."""
+    tok = make_tokenizer(spec, texts)
+    model = make_model(tok, **model_kw)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def corpus(spec: FormatSpec, n: int = 20) -> list[str]:
+    """Texts in the spec's format (rendered conversations) to train tiny tokenizers on."""
+    from reasoning_kit.template import render, training_messages
+
+    out = []
+    for i in range(n):
+        a, b = i + 2, 3 * i + 1
+        msgs = training_messages(spec, f"What is {a} + {b}?", f"We add {a} and {b} to get {a + b}.", str(a + b))
+        out.append(render(spec, msgs, eos_token=EOS))
+    return out
