@@ -21,15 +21,27 @@ from functools import lru_cache
 
 from .spec import FormatSpec
 
-# A number as the answer kind "number" accepts: optional sign, digits with optional
-# thousands commas, optional decimals: 17, -3, +2.5, 1,000, 12,345.67.
-NUMBER = (
-    r"[+-]?"  # optional sign
-    r"(?:[0-9]{1,3}(?:,[0-9]{3})++"  # digits grouped by thousands commas: 1,000
-    r"|[0-9]++)"  # or plain digits: 1000
-    r"(?:\.[0-9]++)?+"  # optional decimals: .5
-)
+
+def number_pattern(guard: str = "") -> str:
+    """A number as the answer kind "number" accepts: optional sign, digits with optional
+    thousands commas, optional decimals: 17, -3, +2.5, 1,000, 12,345.67. ``guard`` (a
+    negative lookahead) is put before every character when a marker could start inside."""
+
+    def c(cls: str) -> str:
+        return f"(?:{guard}{cls})" if guard else cls
+
+    d = c("[0-9]")
+    return (
+        f"{c('[+-]')}?"  # optional sign
+        f"(?:{d}{{1,3}}(?:{c(',')}{d}{{3}})++"  # digits grouped by thousands commas: 1,000
+        f"|{d}++)"  # or plain digits: 1000
+        f"(?:{c(r'[.]')}{d}++)?+"  # optional decimals: .5
+    )
+
+
+NUMBER = number_pattern()
 NUMBER_RE = re.compile(NUMBER)
+_NUMBER_CHARS = set("0123456789,.+-")
 
 WS = r"\s*+"  # whitespace only, possibly empty (Unicode whitespace, as str.isspace)
 
@@ -46,14 +58,19 @@ def fragments(spec: FormatSpec) -> dict[str, str]:
     free = rf"(?:(?!{marker})[\s\S])"  # one character that does not start a tag/EOS
     free_solid = rf"(?!{marker})\S"  # one non-whitespace character that does not start one
     if spec.answer.kind == "number":
-        answer_body = NUMBER  # ANSWER is one number
+        # ANSWER is one number; it holds no markers: guard each character only when some
+        # marker starts with a character a number can contain (a tag like "1." could hide).
+        guarded = any(m[0] in _NUMBER_CHARS for m in spec.markers)
+        answer_body = number_pattern(rf"(?!{marker})" if guarded else "")
     else:
         # ANSWER is non-empty text without markers; captured without its edge whitespace
         # (markers never start with whitespace, so checking non-space characters suffices).
         answer_body = rf"{free_solid}(?:{WS}{free_solid})*+"
     return {
         "reasoning_start": rf"(?:{r0})?+",  # [R0]: optional, the generation prompt holds it
-        "reasoning": rf"(?P<reasoning>(?={WS}{free_solid}){free}*+)",  # REASONING: >=1 non-space, no markers
+        # REASONING: no markers and at least one non-space character (markers never start
+        # with whitespace, so leading whitespace needs no check).
+        "reasoning": rf"(?P<reasoning>{WS}{free_solid}{free}*+)",
         "reasoning_end": r1,  # R1
         "between": WS,  # WS between the blocks
         "solution_start": s0,  # S0

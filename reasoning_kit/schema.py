@@ -18,6 +18,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, get_args, get_origin
 
 MISSING = dataclasses.MISSING
@@ -46,6 +47,8 @@ class SpecError(ValueError):
 
     def one_line(self) -> str:
         n = len(self.problems)
+        if n == 1 and self.problems[0].key == "<file>":
+            return f"cannot load spec {self.source}: {self.problems[0].message}"
         head = f"invalid spec {self.source}: " + ("1 problem: " if n == 1 else f"{n} problems: ")
         return head + "; ".join(str(p) for p in self.problems)
 
@@ -129,12 +132,18 @@ def _convert(tp: Any, value: Any) -> tuple[bool, Any]:
     raise TypeError(f"unsupported field type {tp!r}")
 
 
+@lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    # Evaluating string annotations is slow; section classes never change.
+    return typing.get_type_hints(cls)
+
+
 def build(cls: type, table: Any, prefix: str, problems: list[Problem], lines: LineFinder) -> Any:
     """Build ``cls`` from a TOML table, appending problems; returns None if any field failed."""
     if not isinstance(table, dict):
         problems.append(Problem(prefix, "must be a table", lines.line(prefix)))
         return None
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     ok = True
     for key in table:
@@ -171,7 +180,7 @@ def build(cls: type, table: Any, prefix: str, problems: list[Problem], lines: Li
 def walk_keys(cls: type, prefix: str = "") -> list[tuple[str, str]]:
     """Every documented key of a section class, as (dotted key, help), depth first."""
     out: list[tuple[str, str]] = []
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     for f in dataclasses.fields(cls):
         if not f.init:
             continue

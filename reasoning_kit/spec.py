@@ -29,7 +29,7 @@ from .train_config import TrainConfig
 SPEC_VERSION = 1
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
 TAG_NAMES = ("reasoning_start", "reasoning_end", "solution_start", "solution_end")
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")  # {name}, not {{name}}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,7 +171,8 @@ def parse_spec(text: str, source: str = "<string>") -> FormatSpec:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(source, [Problem("<toml>", str(exc), getattr(exc, "lineno", None))]) from None
+        where = re.search(r"\(at line (\d+), column \d+\)", str(exc))
+        raise SpecError(source, [Problem("<toml>", str(exc), int(where.group(1)) if where else None)]) from None
     lines = LineFinder(text)
     problems: list[Problem] = []
     version = data.get("spec_version")

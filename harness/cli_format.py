@@ -1,0 +1,186 @@
+"""CLI commands over the format core: ``validate``, ``template``, ``regex``, ``render``.
+
+Thin: parse arguments, call ``reasoning_kit``, print. Reading inputs and laying out
+errors for humans live here; the rules live in the library. Exit status of ``validate``:
+0 all outputs valid, 1 any invalid, 2 usage/spec/input error (one line, no traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from .cliutil import UserError, spec_option
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output to validate and where it came from (file, and line for .jsonl)."""
+
+    source: str
+    text: object
+
+
+def _read_text(name: str) -> str:
+    if name == "-":
+        data = sys.stdin.buffer.read()
+        label = "<stdin>"
+    else:
+        path = Path(name)
+        if path.is_dir():
+            raise UserError(f"cannot read {name}: is a directory")
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise UserError(f"cannot read {name}: no such file") from None
+        except OSError as exc:
+            raise UserError(f"cannot read {name}: {exc.strerror or exc}") from None
+        label = name
+    if b"\x00" in data:
+        raise UserError(f"{label} looks binary (it contains NUL bytes); expected UTF-8 text or JSON lines")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{label} is not UTF-8 text (invalid byte at offset {exc.start})") from None
+
+
+def read_outputs(names: tuple[str, ...]) -> list[Output]:
+    """Outputs from files: .jsonl gives one per line (field completion or text), else one per file."""
+    outputs: list[Output] = []
+    for name in names:
+        text = _read_text(name)
+        label = "<stdin>" if name == "-" else name
+        if not name.endswith(".jsonl"):
+            outputs.append(Output(label, text))
+            continue
+        found = 0
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{label}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(record, dict) or not ({"completion", "text"} & record.keys()):
+                keys = ", ".join(sorted(record)) if isinstance(record, dict) else type(record).__name__
+                raise UserError(f"{label}:{number}: needs a 'completion' or 'text' field (found: {keys or 'none'})")
+            outputs.append(Output(f"{label}:{number}", record.get("completion", record.get("text"))))
+            found += 1
+        if not found:
+            raise UserError(f"{label} holds no outputs (expected one JSON object per line)")
+    return outputs
+
+
+def line_col(text: str, offset: int) -> tuple[int, int]:
+    """1-based line and column of a character offset."""
+    line = text.count("\n", 0, offset) + 1
+    col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, col
+
+
+def caret(text: str, start: int, end: int, width: int = 100) -> list[str]:
+    """The source line holding ``start`` and a caret row under [start, end)."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", start)
+    line_end = len(text) if line_end == -1 else line_end
+    lo = max(line_start, start - width // 2)
+    hi = min(line_end, lo + width)
+    shown = text[lo:hi].replace("\t", " ")
+    marks = max(1, min(end, hi) - start)
+    prefix = "…" if lo > line_start else ""
+    suffix = "…" if hi < line_end else ""
+    return [f"    | {prefix}{shown}{suffix}", "    | " + " " * (len(prefix) + start - lo) + "^" * marks]
+
+
+def human_report(out: Output, result) -> list[str]:
+    if result.valid:
+        return [f"{out.source}: valid (answer: {result.answer})"]
+    lines = [f"{out.source}: invalid"]
+    text = out.text if isinstance(out.text, str) else ""
+    for err in result.errors:
+        ln, col = line_col(text, err.start)
+        lines.append(f"  {ln}:{col}: {err.code}: {err.message}")
+        if text:
+            lines.extend(caret(text, err.start, err.end))
+    return lines
+
+
+@click.command("validate")
+@spec_option()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per output instead of text.")
+@click.option("--transcript/--no-transcript", default=None, help="Treat inputs as rendered transcripts (default: detect).")
+def validate_cmd(spec, files: tuple[str, ...], as_json: bool, transcript: bool | None) -> None:
+    """Check model outputs against the spec's format.
+
+    FILES: text files (one output each), .jsonl files (one output per line, field
+    'completion' or 'text'), or - for stdin. Exit 0 if all are valid, 1 if any is not.
+    """
+    from reasoning_kit.validator import validate
+
+    outputs = read_outputs(files)
+    counts: Counter[str] = Counter()
+    n_valid = 0
+    for out in outputs:
+        result = validate(spec, out.text, transcript=transcript)
+        n_valid += result.valid
+        counts.update(result.codes)
+        if as_json:
+            record = {"source": out.source, **result.to_dict()}
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            click.echo("\n".join(human_report(out, result)))
+    if not as_json and len(outputs) > 1:
+        summary = f"{n_valid}/{len(outputs)} valid"
+        if counts:
+            summary += "; errors: " + ", ".join(f"{code} {n}" for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+        click.echo(summary)
+    sys.exit(0 if n_valid == len(outputs) else 1)
+
+
+@click.command("template")
+@spec_option()
+def template_cmd(spec) -> None:
+    """Print the spec's Jinja chat template (set it as tokenizer.chat_template)."""
+    from reasoning_kit.template import chat_template
+
+    click.echo(chat_template(spec))
+
+
+@click.command("regex")
+@spec_option()
+@click.option("--verbose", is_flag=True, help="One commented fragment per line (re.VERBOSE form).")
+def regex_cmd(spec, verbose: bool) -> None:
+    """Print the reward regex: use it with re.fullmatch; groups 'reasoning' and 'answer'."""
+    from reasoning_kit.regex import reward_pattern, verbose_pattern
+
+    click.echo(verbose_pattern(spec) if verbose else reward_pattern(spec))
+
+
+@click.command("render")
+@spec_option()
+@click.argument("messages_file")
+@click.option("--add-generation-prompt", is_flag=True, help="Append the generation prompt (prefilled reasoning start).")
+@click.option("--eos-token", default=None, help="EOS token the template inserts (default: the spec's first EOS).")
+def render_cmd(spec, messages_file: str, add_generation_prompt: bool, eos_token: str | None) -> None:
+    """Render MESSAGES_FILE (JSON list of {role, content}, or {"messages": [...]}) with the chat template."""
+    from reasoning_kit.template import render
+
+    raw = _read_text(messages_file)
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{messages_file}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    messages = data.get("messages") if isinstance(data, dict) else data
+    if not isinstance(messages, list):
+        raise UserError(f"{messages_file}: expected a JSON list of messages or an object with 'messages'")
+    try:
+        text = render(spec, messages, add_generation_prompt=add_generation_prompt, eos_token=eos_token)
+    except ValueError as exc:
+        raise UserError(f"{messages_file}: {exc}") from None
+    click.echo(text, nl=sys.stdout.isatty())
