@@ -55,7 +55,10 @@ def fragments(spec: FormatSpec) -> dict[str, str]:
     """The named pieces of the pattern (exposed so tests and docs can show them)."""
     r0, r1, s0, s1 = (re.escape(t) for t in spec.tag_list)
     marker = _any_literal(spec.markers)  # any tag or EOS string: never inside a block
-    free = rf"(?:(?!{marker})[\s\S])"  # one character that does not start a tag/EOS
+    starts = "".join(sorted({re.escape(m[0]) for m in spec.markers}))  # first characters of markers
+    # A run of text that starts no marker: characters that begin no marker are consumed in
+    # bulk; only where a marker could begin is the lookahead tried.
+    free = rf"(?:[^{starts}]++|(?!{marker})[{starts}])"
     free_solid = rf"(?!{marker})\S"  # one non-whitespace character that does not start one
     if spec.answer.kind == "number":
         # ANSWER is one number; it holds no markers: guard each character only when some
@@ -70,7 +73,7 @@ def fragments(spec: FormatSpec) -> dict[str, str]:
         "reasoning_start": rf"(?:{r0})?+",  # [R0]: optional, the generation prompt holds it
         # REASONING: no markers and at least one non-space character (markers never start
         # with whitespace, so leading whitespace needs no check).
-        "reasoning": rf"(?P<reasoning>{WS}{free_solid}{free}*+)",
+        "reasoning": rf"(?P<reasoning>{WS}{free_solid}{free}*+)",  # REASONING
         "reasoning_end": r1,  # R1
         "between": WS,  # WS between the blocks
         "solution_start": s0,  # S0

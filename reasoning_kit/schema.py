@@ -177,9 +177,9 @@ def build(cls: type, table: Any, prefix: str, problems: list[Problem], lines: Li
     return cls(**values)
 
 
-def walk_keys(cls: type, prefix: str = "") -> list[tuple[str, str]]:
-    """Every documented key of a section class, as (dotted key, help), depth first."""
-    out: list[tuple[str, str]] = []
+def walk_keys(cls: type, prefix: str = "") -> list[tuple[str, Any, str]]:
+    """Every key of a section class, as (dotted key, default or MISSING, help), depth first."""
+    out: list[tuple[str, Any, str]] = []
     hints = _hints(cls)
     for f in dataclasses.fields(cls):
         if not f.init:
@@ -188,5 +188,5 @@ def walk_keys(cls: type, prefix: str = "") -> list[tuple[str, str]]:
         if dataclasses.is_dataclass(hints[f.name]):
             out.extend(walk_keys(hints[f.name], dotted))
         else:
-            out.append((dotted, f.metadata.get("help", "")))
+            out.append((dotted, f.default, f.metadata.get("help", "")))
     return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -105,12 +106,12 @@ class FormatSpec:
     source: str = "<string>"
     text: str = ""
 
-    @property
+    @cached_property
     def tag_list(self) -> tuple[str, str, str, str]:
         """(reasoning_start, reasoning_end, solution_start, solution_end)."""
         return tuple(getattr(self.tags, n) for n in TAG_NAMES)  # type: ignore[return-value]
 
-    @property
+    @cached_property
     def markers(self) -> tuple[str, ...]:
         """Every string that may not appear inside reasoning or answer: the tags, then EOS strings."""
         return self.tag_list + self.eos
@@ -235,8 +236,8 @@ def load_spec(spec: str | Path = "working_out") -> FormatSpec:
     return parse_spec(text, source=str(path))
 
 
-def spec_keys() -> list[tuple[str, str]]:
-    """Every key a spec file may hold, with its help text (for docs and the docs test)."""
+def spec_keys() -> list[tuple[str, object, str]]:
+    """Every key a spec file may hold: (dotted key, default, help) for docs and the docs test."""
     from .schema import walk_keys
 
     return walk_keys(SpecFile)

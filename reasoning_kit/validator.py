@@ -19,7 +19,10 @@ Not handled: comparing answers (``reasoning_kit.answers``) or tokenizer effects.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_left
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 from .regex import NUMBER_RE
 from .spec import FormatSpec
@@ -78,66 +81,128 @@ class Validation:
         return asdict(self)
 
 
+@lru_cache(maxsize=64)
+def _marker_regex(markers: tuple[str, ...]) -> re.Pattern[str]:
+    # Longest first; the spec guarantees no marker contains or overlaps another, so one
+    # left-to-right scan finds every occurrence of every marker.
+    return re.compile("|".join(re.escape(m) for m in sorted(markers, key=len, reverse=True)))
+
+
+_HOPS = 64  # candidate positions checked in Python before handing the rest to the regex engine
+
+
+def _occurrences(markers: tuple[str, ...], text: str) -> list[tuple[int, str]]:
+    """Every (position, marker) in text order, in one linear pass.
+
+    When all markers begin with the same character (``<`` in practice), hop between its
+    occurrences with ``str.find`` (a SIMD memchr in CPython) and test the markers there;
+    after ``_HOPS`` candidates, or when first characters differ, one regex scan does it.
+    Markers never overlap, so after a match the scan continues past it.
+    """
+    found: list[tuple[int, str]] = []
+    first = markers[0][0]
+    pos = 0
+    if all(m[0] == first for m in markers):
+        pos = text.find(first)
+        for _ in range(_HOPS):
+            if pos == -1:
+                return found
+            for m in markers:
+                if text.startswith(m, pos):
+                    found.append((pos, m))
+                    pos += len(m) - 1
+                    break
+            pos = text.find(first, pos + 1)
+        if pos == -1:
+            return found
+    found.extend((match.start(), match.group()) for match in _marker_regex(markers).finditer(text, pos))
+    return found
+
+
 class _Scan:
-    """Marker lookups over one completion; every method is a constant number of find passes."""
+    """Every marker occurrence in one completion, found in a single regex pass.
+
+    Later questions ("first R1 after p", "how many S0") are answered from sorted position
+    lists with bisect, so the total work stays linear in the text whatever the input.
+    """
 
     def __init__(self, spec: FormatSpec, text: str):
         self.spec, self.text = spec, text
         self.r0, self.r1, self.s0, self.s1 = spec.tag_list
+        self.seq = _occurrences(spec.markers, text)  # every (position, marker), in text order
+        self.at: dict[str, list[int]] = {m: [] for m in spec.markers}
+        for start, marker in self.seq:
+            self.at[marker].append(start)
 
-    def first(self, markers: tuple[str, ...], start: int, end: int) -> tuple[int, str | None]:
+    def find(self, marker: str, start: int = 0, end: int | None = None) -> int:
+        """Start of the first ``marker`` at or after ``start`` and before ``end``, else -1."""
+        positions = self.at[marker]
+        i = bisect_left(positions, start)
+        if i < len(positions) and (end is None or positions[i] < end):
+            return positions[i]
+        return -1
+
+    def first(self, markers: tuple[str, ...], start: int = 0, end: int | None = None) -> tuple[int, str | None]:
         best, which = -1, None
         for m in markers:
-            i = self.text.find(m, start, end)
+            i = self.find(m, start, end)
             if i != -1 and (best == -1 or i < best):
                 best, which = i, m
         return best, which
 
     def first_eos(self, start: int = 0, end: int | None = None) -> tuple[int, str | None]:
-        return self.first(self.spec.eos, start, len(self.text) if end is None else end)
+        return self.first(self.spec.eos, start, end)
+
+    def count(self, marker: str, start: int = 0) -> int:
+        positions = self.at[marker]
+        return len(positions) - bisect_left(positions, start)
+
+    def last_end(self, markers: tuple[str, ...]) -> int:
+        return max((self.at[m][-1] + len(m) for m in markers if self.at[m]), default=-1)
+
+
+_NON_SPACE = re.compile(r"\S")
 
 
 def _q(s: str) -> str:
     return repr(s)
 
 
-def _structurally_valid(spec: FormatSpec, c: str) -> tuple[bool, str | None, str | None, str | None]:
-    """The format rule itself, mirrored by the reward regex: (valid, reasoning, answer, eos)."""
-    sc = _Scan(spec, c)
-    markers = spec.markers
-    p = len(sc.r0) if c.startswith(sc.r0) else 0
-    q, m = sc.first(markers, p, len(c))
-    if m != sc.r1:
-        return False, None, None, None
-    reasoning = c[p:q]
-    if reasoning.isspace() or not reasoning:
-        return False, None, None, None
-    a = q + len(sc.r1)
-    j = a + (len(c) - a - len(c[a:].lstrip()))
-    if not c.startswith(sc.s0, j):
-        return False, None, None, None
-    k = j + len(sc.s0)
-    e, m = sc.first(markers, k, len(c))
-    if m != sc.s1:
-        return False, None, None, None
+def _structurally_valid(sc: _Scan) -> tuple[bool, str | None, str | None, str | None]:
+    """The format rule itself, mirrored by the reward regex: (valid, reasoning, answer, eos).
+
+    Valid iff the markers, in text order, are exactly [R0] R1 S0 S1 [EOS] (R0 only at the
+    very start) and the text between them is: reasoning with a non-space character,
+    whitespace, a well-formed answer, whitespace, and whitespace after the EOS.
+    """
+    c, seq, invalid = sc.text, sc.seq, (False, None, None, None)
+    first = 1 if seq and seq[0] == (0, sc.r0) else 0
+    rest = seq[first:]
+    if len(rest) not in (3, 4) or rest[0][1] != sc.r1 or rest[1][1] != sc.s0 or rest[2][1] != sc.s1:
+        return invalid
+    (q, _), (j, _), (e, _) = rest[:3]
+    reasoning = c[len(sc.r0) if first else 0 : q]
+    a, k, t = q + len(sc.r1), j + len(sc.s0), e + len(sc.s1)
+    if not _NON_SPACE.search(reasoning) or _NON_SPACE.search(c, a, j):
+        return invalid
     answer = c[k:e].strip()
-    if not answer or (spec.answer.kind == "number" and not NUMBER_RE.fullmatch(answer)):
-        return False, None, None, None
-    rest = c[e + len(sc.s1) :].lstrip()
-    eos = None
-    if rest:
-        eos = next((x for x in spec.eos if rest.startswith(x)), None)
-        if eos is None or rest[len(eos) :].strip():
-            return False, None, None, None
+    if not answer or (sc.spec.answer.kind == "number" and not NUMBER_RE.fullmatch(answer)):
+        return invalid
+    eos = rest[3][1] if len(rest) == 4 else None
+    if eos is not None and eos not in sc.spec.eos:
+        return invalid
+    end_of_trailing = rest[3][0] if eos else len(c)
+    if _NON_SPACE.search(c, t, end_of_trailing) or (eos and _NON_SPACE.search(c, end_of_trailing + len(eos))):
+        return invalid
     return True, reasoning, answer, eos
 
 
-def _extract_answer(spec: FormatSpec, c: str) -> str | None:
+def _extract_answer(sc: _Scan) -> str | None:
     """The answer if there is exactly one solution block and it holds a well-formed answer."""
-    sc = _Scan(spec, c)
-    if c.count(sc.s0) != 1 or c.count(sc.s1) != 1:
+    spec, c = sc.spec, sc.text
+    if sc.count(sc.s0) != 1 or sc.count(sc.s1) != 1:
         return None
-    k = c.find(sc.s0) + len(sc.s0)
+    k = sc.find(sc.s0) + len(sc.s0)
     e, m = sc.first(spec.markers, k, len(c))
     if m != sc.s1:
         return None
@@ -147,9 +212,9 @@ def _extract_answer(spec: FormatSpec, c: str) -> str | None:
     return answer
 
 
-def _diagnose(spec: FormatSpec, c: str) -> list[Issue]:
-    """Error codes for an invalid completion (offsets relative to ``c``)."""
-    sc = _Scan(spec, c)
+def _diagnose(sc: _Scan) -> list[Issue]:
+    """Error codes for an invalid completion (offsets relative to the completion)."""
+    spec, c = sc.spec, sc.text
     r0, r1, s0, s1 = sc.r0, sc.r1, sc.s0, sc.s1
     tags = spec.tag_list
     out: list[Issue] = []
@@ -158,33 +223,32 @@ def _diagnose(spec: FormatSpec, c: str) -> list[Issue]:
     def add(code: str, message: str, start: int, end: int) -> None:
         out.append(Issue(code, message, start, end))
 
-    if not c.strip():
+    if not _NON_SPACE.search(c):
         add("empty", "the output is empty" if not c else "the output is only whitespace", 0, n)
         return out
 
     eos_pos, eos_str = sc.first_eos()
     has_eos = eos_pos != -1
     p = len(r0) if c.startswith(r0) else 0
-    r1_pos = c.find(r1, p)
+    r1_pos = sc.find(r1, p)
     end_of_structure = n  # where the solution block closes (for eos_before_end)
     closed = False
 
     # Reasoning block.
     if r1_pos == -1:
-        if c.find(s0) == -1 and c.find(s1) == -1 and not has_eos:
+        if sc.find(s0) == -1 and sc.find(s1) == -1 and not has_eos:
             add("truncated", f"output ends inside the reasoning block: no {_q(r1)}", n, n)
         else:
-            at = min(i for i in (c.find(s0), c.find(s1), eos_pos, n) if i != -1)
+            at = min(i for i in (sc.find(s0), sc.find(s1), eos_pos, n) if i != -1)
             add("missing_reasoning_end", f"no {_q(r1)} closes the reasoning block", at, at)
-        reasoning_end = n if c.find(s0) == -1 else c.find(s0)
+        reasoning_end = n if sc.find(s0) == -1 else sc.find(s0)
     else:
         reasoning_end = r1_pos
-        region = c[p:r1_pos]
-        if not region.strip():
+        if not _NON_SPACE.search(c, p, r1_pos):
             add("empty_reasoning", "the reasoning block holds only whitespace", p, r1_pos)
     # Markers inside the reasoning region.
     for tag in tags:
-        i = c.find(tag, p, reasoning_end)
+        i = sc.find(tag, p, reasoning_end)
         if i == -1:
             continue
         if tag == r0 and p == 0:
@@ -194,7 +258,7 @@ def _diagnose(spec: FormatSpec, c: str) -> list[Issue]:
 
     # Solution block (first solution start after the reasoning end, else anywhere).
     after_r1 = r1_pos + len(r1) if r1_pos != -1 else reasoning_end
-    s0_pos = c.find(s0, after_r1)
+    s0_pos = sc.find(s0, after_r1)
     if s0_pos == -1 and r1_pos != -1:
         tail = c[after_r1:]
         if not has_eos and (not tail.strip() or s0.startswith(tail.lstrip())):
@@ -213,7 +277,7 @@ def _diagnose(spec: FormatSpec, c: str) -> list[Issue]:
                     after_r1 + len(between.rstrip()),
                 )
         k = s0_pos + len(s0)
-        s1_pos = c.find(s1, k)
+        s1_pos = sc.find(s1, k)
         if s1_pos == -1:
             other, _ = sc.first(tags, k, n)
             if not has_eos and other == -1:
@@ -237,8 +301,8 @@ def _diagnose(spec: FormatSpec, c: str) -> list[Issue]:
                     k + len(raw.rstrip()),
                 )
             _diagnose_tail(spec, sc, c, end_of_structure, add)
-    elif r1_pos == -1 and c.find(s1) != -1:
-        i = c.find(s1)
+    elif r1_pos == -1 and sc.find(s1) != -1:
+        i = sc.find(s1)
         add("missing_solution_start", f"{_q(s1)} without {_q(s0)}", i, i + len(s1))
 
     # End-of-sequence strings before the solution block is closed. When the block never
@@ -249,7 +313,7 @@ def _diagnose(spec: FormatSpec, c: str) -> list[Issue]:
             add("eos_before_end", f"{_q(early_str)} before the solution block is closed", early, early + len(early_str))
             break
 
-    _case_hints(spec, c, out, add)
+    _case_hints(sc, out, add)
     if not out:  # defensive: the structural rule failed in a way not described above
         add("truncated" if not has_eos else "trailing_text", "output does not match the format", n, n)
     return out
@@ -277,10 +341,10 @@ def _diagnose_tail(spec: FormatSpec, sc: _Scan, c: str, t: int, add) -> None:
         lead = len(gap) - len(gap.lstrip())
         add("trailing_text", "text after the solution block", t + lead, t + len(gap.rstrip()))
     if dup != -1:
-        last = max(c.rfind(x) + len(x) for x in spec.tag_list)
+        last = sc.last_end(spec.tag_list)
         add("duplicate_block", f"{_q(tag)} after the solution block (a second block)", dup, max(last, dup + len(tag)))
     if eos_pos != -1:
-        count = sum(c.count(x, t) for x in spec.eos)
+        count = sum(sc.count(x, t) for x in spec.eos)
         after = eos_pos + len(eos_str)
         if count > 1:
             nxt, nxt_str = sc.first_eos(after, n)
@@ -293,17 +357,22 @@ def _diagnose_tail(spec: FormatSpec, sc: _Scan, c: str, t: int, add) -> None:
             add("text_after_eos", f"text after {_q(eos_str)}", after + lead, after + len(rest.rstrip()))
 
 
-def _case_hints(spec: FormatSpec, c: str, out: list[Issue], add) -> None:
+@lru_cache(maxsize=256)
+def _any_case(tag: str) -> re.Pattern[str]:
+    return re.compile(re.escape(tag), re.IGNORECASE)
+
+
+def _case_hints(sc: _Scan, out: list[Issue], add) -> None:
     """If a tag is missing but appears with other letter case, say so."""
     if not any(e.code in {"truncated", "missing_reasoning_end", "missing_solution_start", "missing_solution_end"} for e in out):
         return
-    lower = c.lower()
-    for tag in spec.tag_list:
-        if tag.lower() == tag.upper() or tag in c:
+    for tag in sc.spec.tag_list:
+        if tag.lower() == tag.upper() or sc.at[tag]:
             continue
-        i = lower.find(tag.lower())
-        if i != -1 and len(lower) == len(c):
-            add("tag_case_mismatch", f"found {c[i:i + len(tag)]!r}; tags are case-sensitive: write {_q(tag)}", i, i + len(tag))
+        found = _any_case(tag).search(sc.text)
+        if found:
+            i, j = found.span()
+            add("tag_case_mismatch", f"found {found.group()!r}; tags are case-sensitive: write {_q(tag)}", i, j)
 
 
 def _last_turn_start(spec: FormatSpec, text: str, force: bool) -> int | None:
@@ -338,11 +407,12 @@ def validate(spec: FormatSpec, text: object, *, transcript: bool | None = None) 
             return Validation(False, None, None, (Issue("no_assistant_turn", msg, len(text), len(text)),))
         base = start or 0
     c = text[base:]
-    ok, reasoning, answer, eos = _structurally_valid(spec, c)
+    sc = _Scan(spec, c)
+    ok, reasoning, answer, eos = _structurally_valid(sc)
     if ok:
         return Validation(True, reasoning, answer, (), base, eos)
-    errors = tuple(_shift(e, base) for e in _diagnose(spec, c))
-    return Validation(False, None, _extract_answer(spec, c), errors, base, None)
+    errors = tuple(_shift(e, base) for e in _diagnose(sc))
+    return Validation(False, None, _extract_answer(sc), errors, base, None)
 
 
 def explain(code: str) -> str:

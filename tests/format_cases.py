@@ -55,6 +55,7 @@ CASES = [
     ("two different eos", f"t{R1}{S0}4{S1}{EOS}\n<|im_end|>", False, ("multiple_eos",), "4"),
     ("duplicate solution block", f"t{R1}{S0}4{S1}{S0}5{S1}", False, ("duplicate_block",), None),
     ("duplicate reasoning block", f"t{R1}{S0}4{S1}{R0}again{R1}", False, ("duplicate_block",), "4"),
+    ("reasoning start after solution", f"t{R1}{S0}4{S1}{R0}", False, ("duplicate_block",), "4"),
     ("eos inside reasoning", f"t{EOS} more{R1}{S0}4{S1}", False, ("eos_before_end",), "4"),
     ("case-changed end tag", f"t<END_WORKING_OUT>{S0}4{S1}", False,
      ("missing_reasoning_end", "tag_case_mismatch"), "4"),

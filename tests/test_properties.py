@@ -209,3 +209,20 @@ class TestNeverRaises:
     def test_any_spec_any_text(self, spec, text):
         result = validate(spec, text)
         assert result.valid == (not result.errors)
+
+
+class TestMarkerScan:
+    """The validator's single-pass marker scan equals a plain regex scan (both of its paths)."""
+
+    @given(st.data())
+    def test_hop_and_regex_paths_agree(self, data):
+        import re
+
+        from reasoning_kit.validator import _HOPS, _occurrences
+
+        spec = data.draw(st.one_of(st.sampled_from([load_spec("working_out"), load_spec("think_answer")]), specs()))
+        atoms = list(spec.markers) + ["<", "x", " ", "<<", spec.markers[0][:-1]]
+        n = data.draw(st.sampled_from([5, _HOPS + 20]))
+        text = "".join(data.draw(st.lists(st.sampled_from(atoms), max_size=n)))
+        pattern = re.compile("|".join(re.escape(m) for m in sorted(spec.markers, key=len, reverse=True)))
+        assert _occurrences(spec.markers, text) == [(m.start(), m.group()) for m in pattern.finditer(text)]
