@@ -1,0 +1,156 @@
+"""``reasoning-kit data``: prepare SFT data with the spec, and look at it.
+
+``prepare`` calls :func:`harness.data.prepare.prepare_dataset`, prints the summary and
+writes JSONL atomically (a temporary file renamed over ``--out`` at the end, so an
+interrupted run leaves any earlier file intact). ``show`` prints rendered examples with
+the spec's tags highlighted (plain text when stdout is not a terminal). pandas,
+datasets and transformers are imported only inside ``prepare``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from harness.cliutil import UserError, spec_option
+
+# Colours for highlighted markers: reasoning tags, solution tags, end-of-sequence strings.
+STYLES = {"reasoning": dict(fg="cyan", bold=True), "solution": dict(fg="green", bold=True), "eos": dict(fg="magenta")}
+
+
+@click.group("data")
+def data_group() -> None:
+    """Prepare and inspect SFT data formatted by the spec."""
+
+
+def write_jsonl_atomic(path: Path, rows) -> int:
+    """Write ``rows`` as JSON Lines to ``path`` via a temporary file and a rename; returns the count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    n = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                n += 1
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return n
+
+
+@data_group.command("prepare")
+@spec_option()
+@click.option(
+    "--dataset",
+    required=True,
+    help="Hub id, local dataset dir, .parquet/.jsonl/.csv path, or 'gsm8k' (vendored GSM8K train split).",
+)
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output JSONL file.")
+@click.option(
+    "--tokenizer",
+    default=None,
+    help="Model dir, .gguf file, alias (smollm2-135m-instruct) or hub id whose tokenizer counts tokens "
+    "(enables the length filter).",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N rows of the dataset.")
+@click.option(
+    "--max-seq-length",
+    type=click.IntRange(min=2),
+    default=2048,
+    show_default=True,
+    help="Keep rows of at most max_seq_length/2 tokens (the seed).",
+)
+@click.option("--split", default=None, help="Hub split (default: 'cot' for OpenMathReasoning-mini, else 'train').")
+@click.option(
+    "--format",
+    "recipe",
+    type=click.Choice(["auto", "openmath", "gsm8k", "generic"]),
+    default="auto",
+    show_default=True,
+    help="Column layout (auto: detected from the columns).",
+)
+@click.option("--for-eval", is_flag=True, help="Allow an evaluation-only split (gsm8k-test); never train on the result.")
+def prepare_cmd(spec, dataset, out, tokenizer, limit, max_seq_length, split, recipe, for_eval) -> None:
+    """Format a dataset for SFT with the spec and write it as JSON Lines."""
+    missing = [m for m in ("pandas", "datasets") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"'data prepare' needs {' and '.join(missing)}: pip install 'reasoning-kit[train]'")
+    from .prepare import DataError, prepare_dataset, summary_lines
+
+    try:
+        prepared = prepare_dataset(
+            spec, dataset, tokenizer=tokenizer, max_seq_length=max_seq_length, limit=limit,
+            split=split, for_eval=for_eval, recipe=recipe,
+        )  # fmt: skip
+    except DataError as exc:
+        raise UserError(str(exc)) from None
+    for line in summary_lines(prepared.summary):
+        click.echo(line)
+    try:
+        n = write_jsonl_atomic(out, iter(prepared.dataset))
+    except OSError as exc:
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {n} examples to {out}")
+
+
+def highlight(spec, text: str) -> str:
+    """``text`` with the spec's tags and end-of-sequence strings wrapped in click styles."""
+    kinds = {spec.tags.reasoning_start: "reasoning", spec.tags.reasoning_end: "reasoning"}
+    kinds |= {spec.tags.solution_start: "solution", spec.tags.solution_end: "solution"}
+    kinds |= {e: "eos" for e in spec.eos}
+    out, i = [], 0
+    while i < len(text):
+        hits = [(text.find(m, i), m) for m in kinds]
+        hits = [(p, m) for p, m in hits if p != -1]
+        if not hits:
+            out.append(text[i:])
+            break
+        p, m = min(hits, key=lambda h: (h[0], -len(h[1])))
+        out.append(text[i:p] + click.style(m, **STYLES[kinds[m]]))
+        i = p + len(m)
+    return "".join(out)
+
+
+def _read_examples(path: Path) -> list[dict]:
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines(): U+2028 may sit in a string
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    rows = []
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path} line {lineno} is not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise UserError(f"{path} line {lineno} has no 'text' field (write the file with 'reasoning-kit data prepare')")
+        rows.append(row)
+    if not rows:
+        raise UserError(f"{path} holds no examples")
+    return rows
+
+
+@data_group.command("show")
+@spec_option()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-n", "count", type=click.IntRange(min=1), default=3, show_default=True, help="How many examples to print.")
+def show_cmd(spec, file, count) -> None:
+    """Print the first N rendered examples of a prepared JSONL file, tags highlighted."""
+    rows = _read_examples(file)
+    for i, row in enumerate(rows[:count], 1):
+        facts = [f"answer {row['answer']}"] if "answer" in row else []
+        facts += [f"{row['n_tokens']} tokens"] if "n_tokens" in row else []
+        head = f"--- example {i} of {len(rows)}" + (f" ({', '.join(facts)})" if facts else "") + " ---"
+        click.echo(click.style(head, bold=True))
+        click.echo(highlight(spec, row["text"]))

@@ -1,0 +1,178 @@
+"""Where training rows come from: a hub id, a local file, or the vendored GSM8K splits.
+
+:func:`load_source` turns a ``dataset`` argument into a :class:`Source` holding a pandas
+DataFrame of raw rows, exactly as stored (strings stay strings):
+
+- ``gsm8k`` / ``gsm8k-test``: the GSM8K train / test split vendored in
+  ``harness/datasets/gsm8k`` (MIT licence). The test split is evaluation-only.
+- a ``.parquet``, ``.jsonl`` / ``.json`` (JSON Lines, or one JSON array) or ``.csv`` path.
+- a directory: a local copy of a hub dataset repository (``git clone`` of
+  ``huggingface.co/datasets/...``), loaded with ``datasets.load_dataset`` like a hub id.
+- anything else: a Hugging Face hub id, loaded with ``datasets.load_dataset`` (needs network;
+  the split defaults to the one the seed uses for known ids, else ``train`` or the only one).
+
+Every failure is a one-line :class:`DataError`. :func:`eval_only_reason` says why a
+source must never be used for training (the GSM8K test split under any name, any split
+called ``test``). Not handled here: which columns a source has (``recipes``), filtering
+and formatting (``prepare``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+GSM8K_DIR = Path(__file__).resolve().parent.parent / "datasets" / "gsm8k"
+BUILTIN = {"gsm8k": GSM8K_DIR / "train.jsonl", "gsm8k-test": GSM8K_DIR / "test.jsonl"}
+EVAL_ONLY = {"gsm8k-test"}
+FILE_TYPES = (".parquet", ".jsonl", ".json", ".csv")
+# Hub ids whose split/config the recipes know: the seed's dataset and GSM8K's hub copy.
+HUB_DEFAULTS = {
+    "unsloth/OpenMathReasoning-mini": {"split": "cot"},
+    "openai/gsm8k": {"name": "main", "split": "train"},
+}
+
+
+class DataError(ValueError):
+    """A one-line problem with a dataset argument or its rows, phrased for the user."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Raw rows of one dataset argument."""
+
+    name: str  # the argument as given (for messages)
+    kind: str  # "builtin", "file", "directory" or "hub"
+    location: str  # the file path, or "hub id (split)"
+    frame: object  # pandas.DataFrame
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def is_file_argument(dataset: str) -> bool:
+    """A path (has a known file suffix, exists, or starts like a path), not a hub id."""
+    p = Path(dataset)
+    return p.suffix.lower() in FILE_TYPES or p.exists() or dataset.startswith((".", "/", "~"))
+
+
+@lru_cache(maxsize=8)
+def _digest(path: Path) -> tuple[int, str]:
+    data = path.read_bytes()
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+def eval_only_reason(dataset: str, split: str | None = None) -> str | None:
+    """Why ``dataset`` is reserved for evaluation, or None if it may be trained on."""
+    if dataset in EVAL_ONLY:
+        return f"{dataset!r} is the GSM8K test split"
+    if split == "test":
+        return f"split 'test' of {dataset!r} is a test split"
+    path = Path(dataset).expanduser()
+    if is_file_argument(dataset) and path.is_file():
+        test = BUILTIN["gsm8k-test"]
+        if path.stat().st_size == test.stat().st_size and _digest(path.resolve()) == _digest(test):
+            return f"{dataset} is a copy of the GSM8K test split"
+    return None
+
+
+def load_source(dataset: str, split: str | None = None) -> Source:
+    """Load the raw rows of ``dataset`` (see the module docstring); raise DataError."""
+    dataset = str(dataset)
+    if dataset in BUILTIN:
+        path = BUILTIN[dataset]
+        return Source(dataset, "builtin", str(path), read_file(path))
+    path = Path(dataset).expanduser()
+    if path.is_dir():
+        frame, where = load_hub(str(path), split)
+        return Source(dataset, "directory", where, frame)
+    if is_file_argument(dataset):
+        return Source(dataset, "file", str(path), read_file(path))
+    frame, where = load_hub(dataset, split)
+    return Source(dataset, "hub", where, frame)
+
+
+def read_file(path: Path):
+    """A local .parquet / .jsonl / .json / .csv file as a DataFrame; raise DataError."""
+    import pandas as pd
+
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise DataError(f"cannot read {path}: no such file" + ("" if path.suffix else " or directory"))
+    if path.is_dir():
+        raise DataError(f"cannot read {path}: it is a directory (pass a .parquet, .jsonl or .csv file)")
+    if suffix not in FILE_TYPES:
+        raise DataError(f"cannot read {path}: unsupported file type {suffix or '(none)'!r} (use .parquet, .jsonl, .json or .csv)")
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix == ".csv":
+            # Every cell as text ("007" stays "007"); only empty cells are missing values.
+            return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        return pd.DataFrame.from_records(_read_json_rows(path))
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or _first_line(exc)}") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # pyarrow.ArrowInvalid and pandas parser errors are ValueErrors
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"cannot read {path}: {_first_line(exc)}") from None
+
+
+def _read_json_rows(path: Path) -> list[dict]:
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"cannot read {path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        numbered = list(enumerate(rows, 1))
+        what = "item"
+    else:
+        numbered = []
+        for lineno, line in enumerate(text.split("\n"), 1):  # JSON Lines: "\n" only (U+2028 is string data)
+            if not line.strip():
+                continue
+            try:
+                numbered.append((lineno, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"cannot read {path}: line {lineno} is not valid JSON ({exc.msg})") from None
+        what = "line"
+    for n, row in numbered:
+        if not isinstance(row, dict):
+            raise DataError(f"cannot read {path}: {what} {n} is a JSON {type(row).__name__}, not an object")
+    return [row for _, row in numbered]
+
+
+def load_hub(repo_id: str, split: str | None = None):
+    """Rows of a hub dataset split (or a local copy) via ``datasets.load_dataset`` -> (DataFrame, description)."""
+    try:
+        import datasets
+    except ImportError:
+        raise DataError("loading a hub dataset needs the 'datasets' package: pip install 'reasoning-kit[train]'") from None
+    known = HUB_DEFAULTS.get(repo_id, {})
+    config = known.get("name")
+    try:
+        if split is None:
+            split = known.get("split") or _default_split(datasets, repo_id, config)
+        ds = datasets.load_dataset(repo_id, config, split=split)
+    except DataError:
+        raise
+    except (OSError, ValueError) as exc:  # ConnectionError, DatasetNotFoundError, unknown split
+        where = f"{repo_id!r}" + (f" (split {split!r})" if split else "")
+        origin = "the local dataset directory" if Path(repo_id).is_dir() else "the Hugging Face hub, and it is not a local file"
+        raise DataError(f"cannot load {where} from {origin}: {_first_line(exc)}") from None
+    return ds.to_pandas(), f"{repo_id} ({split})"
+
+
+def _default_split(datasets, repo_id: str, config: str | None) -> str:
+    names = datasets.get_dataset_split_names(repo_id, config)
+    if "train" in names:
+        return "train"
+    if len(names) == 1:
+        return names[0]
+    raise DataError(f"{repo_id!r} has splits {', '.join(names)}: choose one with --split")
