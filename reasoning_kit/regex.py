@@ -22,10 +22,11 @@ from functools import lru_cache
 from .spec import FormatSpec
 
 
-def number_pattern(guard: str = "") -> str:
+def number_pattern(guard: str = "", *, percent: bool = False) -> str:
     """A number as the answer kind "number" accepts: optional sign, digits with optional
-    thousands commas, optional decimals: 17, -3, +2.5, 1,000, 12,345.67. ``guard`` (a
-    negative lookahead) is put before every character when a marker could start inside."""
+    thousands commas, optional decimals: 17, -3, +2.5, 1,000, 12,345.67 (and a trailing
+    ``%`` when ``percent``). ``guard`` (a negative lookahead) is put before every character
+    when a marker could start inside the number."""
 
     def c(cls: str) -> str:
         return f"(?:{guard}{cls})" if guard else cls
@@ -36,12 +37,19 @@ def number_pattern(guard: str = "") -> str:
         f"(?:{d}{{1,3}}(?:{c(',')}{d}{{3}})++"  # digits grouped by thousands commas: 1,000
         f"|{d}++)"  # or plain digits: 1000
         f"(?:{c(r'[.]')}{d}++)?+"  # optional decimals: .5
+        + (f"{c('%')}?+" if percent else "")  # optional percent sign: 50% (answer.allow_percent)
     )
 
 
 NUMBER = number_pattern()
 NUMBER_RE = re.compile(NUMBER)
-_NUMBER_CHARS = set("0123456789,.+-")
+_NUMBER_CHARS = set("0123456789,.+-%")
+
+
+@lru_cache(maxsize=4)
+def number_regex(percent: bool) -> re.Pattern[str]:
+    """The compiled number grammar for a spec (``spec.answer.allow_percent``)."""
+    return re.compile(number_pattern(percent=percent))
 
 WS = r"\s*+"  # whitespace only, possibly empty (Unicode whitespace, as str.isspace)
 
@@ -64,7 +72,7 @@ def fragments(spec: FormatSpec) -> dict[str, str]:
         # ANSWER is one number; it holds no markers: guard each character only when some
         # marker starts with a character a number can contain (a tag like "1." could hide).
         guarded = any(m[0] in _NUMBER_CHARS for m in spec.markers)
-        answer_body = number_pattern(rf"(?!{marker})" if guarded else "")
+        answer_body = number_pattern(rf"(?!{marker})" if guarded else "", percent=spec.answer.allow_percent)
     else:
         # ANSWER is non-empty text without markers; captured without its edge whitespace
         # (markers never start with whitespace, so checking non-space characters suffices).

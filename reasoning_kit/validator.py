@@ -24,7 +24,7 @@ from bisect import bisect_left
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from .regex import NUMBER_RE
+from .regex import number_regex
 from .spec import FormatSpec
 
 # Stable error codes, with one line each on when they are raised.
@@ -88,7 +88,7 @@ def _marker_regex(markers: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(m) for m in sorted(markers, key=len, reverse=True)))
 
 
-_HOPS = 64  # candidate positions checked in Python before handing the rest to the regex engine
+_HOPS = 8  # candidate positions checked in Python before handing the rest to the regex engine
 
 
 def _occurrences(markers: tuple[str, ...], text: str) -> list[tuple[int, str]]:
@@ -164,6 +164,11 @@ class _Scan:
 _NON_SPACE = re.compile(r"\S")
 
 
+def _answer_ok(spec: FormatSpec, answer: str) -> bool:
+    """A non-empty stripped answer is well-formed: any text, or one number for kind number."""
+    return spec.answer.kind != "number" or number_regex(spec.answer.allow_percent).fullmatch(answer) is not None
+
+
 def _q(s: str) -> str:
     return repr(s)
 
@@ -186,7 +191,7 @@ def _structurally_valid(sc: _Scan) -> tuple[bool, str | None, str | None, str | 
     if not _NON_SPACE.search(reasoning) or _NON_SPACE.search(c, a, j):
         return invalid
     answer = c[k:e].strip()
-    if not answer or (sc.spec.answer.kind == "number" and not NUMBER_RE.fullmatch(answer)):
+    if not answer or not _answer_ok(sc.spec, answer):
         return invalid
     eos = rest[3][1] if len(rest) == 4 else None
     if eos is not None and eos not in sc.spec.eos:
@@ -207,7 +212,7 @@ def _extract_answer(sc: _Scan) -> str | None:
     if m != sc.s1:
         return None
     answer = c[k:e].strip()
-    if not answer or (spec.answer.kind == "number" and not NUMBER_RE.fullmatch(answer)):
+    if not answer or not _answer_ok(spec, answer):
         return None
     return answer
 
@@ -292,7 +297,7 @@ def _diagnose(sc: _Scan) -> list[Issue]:
                 add("tag_in_answer", f"{_q(tag)} inside the solution block", inner_tag, inner_tag + len(tag))
             elif not raw.strip():
                 add("empty_answer", "the solution block is empty", k, s1_pos)
-            elif spec.answer.kind == "number" and not NUMBER_RE.fullmatch(raw.strip()):
+            elif not _answer_ok(spec, raw.strip()):
                 lead = len(raw) - len(raw.lstrip())
                 add(
                     "answer_not_a_number",

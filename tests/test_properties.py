@@ -62,6 +62,7 @@ def specs(draw, kind=None):
             "eos = [" + ", ".join(toml_string(e) for e in eos) + "]",
             "[answer]",
             f'kind = "{kind}"',
+            f"allow_percent = {str(draw(st.booleans())).lower()}",
         ]
     )
     try:
@@ -91,6 +92,7 @@ def free_text(spec, draw, min_non_space: bool):
 
 
 numbers = st.from_regex(r"[+-]?(?:[1-9][0-9]{0,2}(?:,[0-9]{3}){1,2}|[0-9]{1,6})(?:\.[0-9]{1,3})?", fullmatch=True)
+percents = numbers.map(lambda n: n + "%")
 ws = st.text(st.sampled_from(" \n\t\u00a0\u2003"), max_size=3)
 
 
@@ -99,7 +101,7 @@ def valid_completions(draw, spec=None):
     spec = spec or draw(specs())
     reasoning = free_text(spec, draw, True)
     if spec.answer.kind == "number":
-        answer = draw(numbers)
+        answer = draw(percents if spec.answer.allow_percent and draw(st.booleans()) else numbers)
         assume(not any(m in answer for m in spec.markers))  # only tags made of digits/commas clash
     else:
         answer = free_text(spec, draw, True).strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from contextlib import contextmanager
 
@@ -117,6 +118,19 @@ class TestTextAnswers:
         result = validate(TEXT_SPEC, completion)
         assert (result.valid, result.codes, result.answer) == (valid, codes, answer)
         assert (compile_reward_regex(TEXT_SPEC).fullmatch(completion) is not None) == valid
+
+
+class TestPercentAnswers:
+    SPEC = dataclasses.replace(SPEC, answer=dataclasses.replace(SPEC.answer, allow_percent=True))
+
+    @pytest.mark.parametrize(
+        "answer, valid", [("50%", True), ("1,000.5%", True), ("50", True), ("50 %", False), ("%50", False), ("50%%", False)]
+    )
+    def test_percent_only_when_allowed(self, answer, valid):
+        text = f"t{R1}{S0}{answer}{S1}"
+        assert validate(self.SPEC, text).valid is valid
+        assert (compile_reward_regex(self.SPEC).fullmatch(text) is not None) is valid
+        assert validate(SPEC, text).valid is (valid and "%" not in answer)
 
 
 class TestNeverRaises:
