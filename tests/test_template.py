@@ -102,7 +102,8 @@ class TestThroughTransformers:
     """tokenizer.apply_chat_template (transformers' sandboxed Jinja) gives the same bytes."""
 
     @pytest.fixture(scope="class")
-    def tokenizer(self):
+    @classmethod
+    def tokenizer(cls):
         return make_tokenizer(SPEC, corpus(SPEC, 8))
 
     @pytest.mark.parametrize("name", sorted(CONVERSATIONS))

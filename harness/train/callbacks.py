@@ -1,0 +1,105 @@
+"""Trainer callbacks: throughput recording, and Ctrl-C -> a checkpoint at the next step boundary.
+
+:class:`Recorder` measures the wall time of ``trainer.train()`` (this session) and the tokens
+it processed (``state.num_input_tokens_seen``, non-padding tokens) for trained tokens/s.
+
+:class:`StopOnInterrupt` with :func:`sigint_saves` turns the first Ctrl-C (SIGINT) into "save
+a checkpoint when the current optimizer step ends, then stop", so the checkpoint is always
+consistent (weights, optimizer, scheduler, RNG and data position); a second Ctrl-C aborts at
+once. ``--resume`` continues from that checkpoint. Not handled: SIGTERM/SIGKILL, crashes.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+from contextlib import contextmanager
+
+from transformers import TrainerCallback
+
+
+class Recorder(TrainerCallback):
+    """Wall time and tokens of this training session."""
+
+    def __init__(self):
+        self.start = self.end = None
+        self.tokens_start = self.tokens_end = 0
+        self.step_start = self.step_end = 0
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.start = time.perf_counter()
+        self.tokens_start = state.num_input_tokens_seen
+        self.step_start = state.global_step
+
+    def on_step_end(self, args, state, control, **kw):
+        self.end = time.perf_counter()
+        self.tokens_end = state.num_input_tokens_seen
+        self.step_end = state.global_step
+
+    def summary(self) -> dict:
+        seconds = (self.end - self.start) if self.start is not None and self.end is not None else 0.0
+        tokens = self.tokens_end - self.tokens_start
+        steps = self.step_end - self.step_start
+        return {
+            "train_seconds": round(seconds, 3),
+            "steps_this_session": steps,
+            "tokens_this_session": tokens,
+            "trained_tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else None,
+            "seconds_per_step": round(seconds / steps, 4) if steps else None,
+        }
+
+
+class StopOnInterrupt(TrainerCallback):
+    """When ``requested`` is set, save a checkpoint at the end of the current step and stop."""
+
+    def __init__(self):
+        self.requested = False
+        self.stopped_at: int | None = None
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.requested and self.stopped_at is None:
+            self.stopped_at = state.global_step
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+
+class TimeBudget(TrainerCallback):
+    """Stop at the first step boundary after ``minutes`` of training (0: never)."""
+
+    def __init__(self, minutes: float):
+        self.seconds = minutes * 60
+        self.start = None
+        self.stopped_at: int | None = None
+
+    def on_train_begin(self, args, state, control, **kw):
+        self.start = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kw):
+        if self.seconds > 0 and self.stopped_at is None and time.perf_counter() - self.start >= self.seconds:
+            self.stopped_at = state.global_step
+            control.should_training_stop = True
+        return control
+
+
+@contextmanager
+def sigint_saves(stop: StopOnInterrupt):
+    """While active, the first SIGINT sets ``stop.requested``; the second raises KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        if stop.requested:
+            raise KeyboardInterrupt
+        stop.requested = True
+        print("\nCtrl-C: saving a checkpoint at the end of this step (press Ctrl-C again to abort without saving)",
+              file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

