@@ -14,6 +14,7 @@
 #   benchmarks/h100_session.sh verify RUNS     # benchmarks/gpu_verify_train.py
 #   benchmarks/h100_session.sh quality TAG [quality.py options...]
 #   benchmarks/h100_session.sh generation      # benchmarks/bench_generation.py on cuda
+#   benchmarks/h100_session.sh grpo TAG ADAPTER [reasoning-kit grpo options...]
 #
 # Every step writes its JSON (and a log) to $OUT.
 set -euo pipefail
@@ -22,7 +23,7 @@ export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUN
 export REASONING_KIT_CACHE=/tmp/rk-cache
 OUT=${OUT:-benchmarks/results/h100}
 mkdir -p "$OUT" /tmp/rk
-step=${1:?usage: h100_session.sh part|throughput|verify|quality|generation ...}
+step=${1:?usage: h100_session.sh part|throughput|verify|quality|generation|grpo ...}
 shift
 
 smollm2() {  # the converted model directory (joins the parts and converts once)
@@ -52,6 +53,14 @@ quality)
 generation)
     python3 benchmarks/bench_generation.py --device cuda --model "$(smollm2)" --n 128 --batch-size 64 --max-new-tokens 256 2>&1 | tee "$OUT/generation.log"
     cp benchmarks/results/bench_generation_cuda.json "$OUT/"
+    ;;
+grpo)
+    tag=$1; adapter=$2; shift 2
+    python3 -m harness.cli grpo --spec working_out --adapter "$adapter" --out "outputs/grpo-$tag" --overwrite \
+        --no-progress "$@" 2>&1 | tee "$OUT/grpo_$tag.log"
+    mkdir -p "$OUT/grpo_$tag"
+    cp outputs/grpo-$tag/{metrics.json,curves.png,samples.jsonl,data_summary.json,grpo_config.json} "$OUT/grpo_$tag/" || true
+    [ -d "outputs/grpo-$tag/eval" ] && cp -r "outputs/grpo-$tag/eval" "$OUT/grpo_$tag/" || true
     ;;
 *)
     echo "unknown step: $step" >&2

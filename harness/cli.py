@@ -20,6 +20,7 @@ COMMANDS = {
     "data": ("harness.data.cli:data_group", "Prepare and inspect SFT data formatted by the spec."),
     "train": ("harness.train.cli:train_cmd", "Fine-tune a model to answer in the spec's format (SFT)."),
     "fetch-model": ("harness.train.cli:fetch_model_cmd", "Fetch the offline SmolLM2-135M-Instruct model."),
+    "grpo": ("harness.grpo.cli:grpo_cmd", "GRPO with the spec's reward functions on an SFT adapter."),
     "eval": ("harness.evaluate.cli:eval_group", "Measure format compliance and answer accuracy; compare runs."),
 }
 

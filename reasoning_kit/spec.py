@@ -25,6 +25,7 @@ from typing import Literal
 
 from .reward_config import RewardConfig
 from .schema import LineFinder, Problem, SpecError, build, option
+from .grpo_config import GRPOTrainConfig
 from .train_config import TrainConfig
 
 SPEC_VERSION = 1
@@ -88,6 +89,7 @@ class SpecFile:
     answer: Answer = option(help="[answer] table.")
     rewards: RewardConfig = option(help="[rewards] table.")
     train: TrainConfig = option(help="[train] table.")
+    grpo: GRPOTrainConfig = option(help="[grpo] table.")
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,7 @@ class FormatSpec:
     answer: Answer
     rewards: RewardConfig
     train: TrainConfig
+    grpo: GRPOTrainConfig = GRPOTrainConfig()
     source: str = "<string>"
     text: str = ""
 
@@ -205,6 +208,7 @@ def parse_spec(text: str, source: str = "<string>") -> FormatSpec:
         answer=top.answer,
         rewards=top.rewards,
         train=top.train,
+        grpo=top.grpo,
         source=source,
         text=text,
     )

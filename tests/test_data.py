@@ -489,14 +489,17 @@ class TestDetectRecipe:
              "generated_solution); present columns: problem, generated_solution, source"),
             (("question", "text"), None,
              "d: missing column answer for the GSM8K format (needs question, answer); present columns: question, text"),
-            (("prompt", "completion"), None,
+            (("text", "completion"), None,
              "d: no known column layout (OpenMathReasoning: expected_answer, problem, generated_solution; "
-             "question/reasoning/answer: question, reasoning, answer; GSM8K: question, answer); "
+             "question/reasoning/answer: question, reasoning, answer; GSM8K: question, answer; "
+             "DAPO-Math (prompt/solution): prompt, solution); present columns: text, completion"),
+            (("prompt", "completion"), None,
+             "d: missing column solution for the DAPO-Math (prompt/solution) format (needs prompt, solution); "
              "present columns: prompt, completion"),
             (("question", "answer"), "generic",
              "d: missing column reasoning for the question/reasoning/answer format (needs question, reasoning, answer); "
              "present columns: question, answer"),
-            (("question", "answer"), "alpaca", "unknown format 'alpaca' (known: auto, openmath, generic, gsm8k)"),
+            (("question", "answer"), "alpaca", "unknown format 'alpaca' (known: auto, openmath, generic, gsm8k, dapo)"),
         ],
     )  # fmt: skip
     def test_missing_columns_name_missing_and_present(self, columns, forced, message):

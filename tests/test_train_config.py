@@ -36,13 +36,17 @@ class TestSeedDefaults:
             ("weight_decay", 0.01),
             ("lr_scheduler_type", "linear"),
             ("logging_steps", 5),
-            ("packing", False),
             ("completion_only_loss", False),
         ],
     )
     def test_default_is_the_seed_value(self, key, value):
         assert getattr(TrainConfig(), key) == value
         assert getattr(SPEC.train, key) == value  # the shipped spec keeps the seed recipe
+
+    def test_packing_is_the_one_change_from_the_seed(self):
+        assert TrainConfig().packing is True and SPEC.train.packing is True
+        assert OfflinePreset().packing is False  # the offline preset was measured without packing
+        assert resolve_config(SPEC.train, {"packing": False}).packing is False
 
     def test_every_key_has_help(self):
         for cls in (TrainConfig, OfflinePreset):

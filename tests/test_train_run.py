@@ -58,7 +58,7 @@ def tiny_config(workdir: Path, output: Path, **overrides):
         "model": str(workdir / "model"), "dataset": str(workdir / "data.jsonl"), "output_dir": str(output),
         "backend": "hf", "max_steps": 150, "learning_rate": 1e-2, "per_device_train_batch_size": 8, "warmup_steps": 0,
         "lora_r": 16, "lora_alpha": 32, "gradient_checkpointing": False, "logging_steps": 10,
-        "completion_only_loss": True, "max_seq_length": 512,
+        "completion_only_loss": True, "max_seq_length": 512, "packing": False,
     }
     return resolve_config(SPEC.train, base | overrides)
 

@@ -12,6 +12,8 @@ The layout is detected from the columns (:func:`detect_recipe`):
   with its thousands commas removed when it follows the spec's number grammar
   (``1,080`` -> ``1080``), then the same numeric filter.
 - ``generic`` — ``question``, ``reasoning``, ``answer``: reasoning stripped, answer as GSM8K's N.
+- ``dapo`` — ``prompt``, ``solution`` (the seed notebook's GRPO data,
+  ``open-r1/DAPO-Math-17k-Processed``): no worked solution, so only for GRPO and evaluation.
 
 :func:`extract_rows` returns one :class:`Row` per input row with the first drop reason,
 if any. Not handled here: the chat template, the validator and the length filter (see
@@ -46,7 +48,10 @@ class Recipe:
 OPENMATH = Recipe("openmath", "OpenMathReasoning", ("expected_answer", "problem", "generated_solution"), "problem")
 GENERIC = Recipe("generic", "question/reasoning/answer", ("question", "reasoning", "answer"))
 GSM8K = Recipe("gsm8k", "GSM8K", ("question", "answer"))
-RECIPES = {r.name: r for r in (OPENMATH, GENERIC, GSM8K)}  # detection order
+# Prompts and answers without worked solutions (the seed notebook's GRPO data): GRPO and evaluation only.
+DAPO = Recipe("dapo", "DAPO-Math (prompt/solution)", ("prompt", "solution"), "prompt")
+RECIPES = {r.name: r for r in (OPENMATH, GENERIC, GSM8K, DAPO)}  # detection order
+PROMPT_ONLY = (DAPO,)
 
 
 @dataclass(frozen=True)
@@ -149,6 +154,11 @@ def extract_rows(recipe: Recipe, frame, spec: FormatSpec) -> list[Row]:
     n = len(frame)
     numeric = spec.answer.kind == "number"
     rows: list[Row] = []
+    if recipe in PROMPT_ONLY:
+        raise DataError(
+            f"the {recipe.title} layout has no worked solutions to fine-tune on: use it for grpo or eval, "
+            "or give SFT data with question, reasoning, answer columns"
+        )
     if recipe is OPENMATH:
         # The seed filters on the numeric answer first, then formats the rest.
         keep = seed_numeric_mask(frame["expected_answer"].tolist()) if numeric else [True] * n
@@ -188,7 +198,7 @@ def gold_answer(recipe: Recipe, row: dict) -> str | None:
     if recipe is OPENMATH:
         a = as_text(row["expected_answer"])
         return a.strip() if a is not None else None
-    a = as_text(row["answer"])
+    a = as_text(row["solution" if recipe is DAPO else "answer"])
     if a is None:
         return None
     if recipe is GSM8K and FINAL_MARK in a:

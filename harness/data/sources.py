@@ -33,6 +33,7 @@ FILE_TYPES = (".parquet", ".jsonl", ".json", ".csv")
 HUB_DEFAULTS = {
     "unsloth/OpenMathReasoning-mini": {"split": "cot"},
     "openai/gsm8k": {"name": "main", "split": "train"},
+    "open-r1/DAPO-Math-17k-Processed": {"name": "en", "split": "train"},
 }
 
 

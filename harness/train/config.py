@@ -67,7 +67,7 @@ def parse_set(items: tuple[str, ...] | list[str]) -> dict[str, Any]:
     return out
 
 
-def _as_table(cfg: TrainConfig) -> dict:
+def _as_table(cfg) -> dict:
     def plain(v):
         if dataclasses.is_dataclass(v):
             return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v)}
@@ -76,9 +76,10 @@ def _as_table(cfg: TrainConfig) -> dict:
     return plain(cfg)
 
 
-def _apply(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+def apply_overrides(cfg, overrides: dict[str, Any], table_name: str = "train", error=TrainError):
+    """``cfg`` (a [train] or [grpo] dataclass) with ``overrides`` applied through the spec's typed builder."""
     table = _as_table(cfg)
-    hints = typing.get_type_hints(TrainConfig)
+    hints = typing.get_type_hints(type(cfg))
     for key, value in overrides.items():
         if hints.get(key) is str and isinstance(value, (int, float)):
             value = str(value).lower() if isinstance(value, bool) else str(value)  # --set model=123
@@ -88,10 +89,13 @@ def _apply(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
         else:
             table[key] = list(value) if isinstance(value, tuple) else value
     problems: list = []
-    built = build(TrainConfig, table, "train", problems, LineFinder(None))
+    built = build(type(cfg), table, table_name, problems, LineFinder(None))
     if problems or built is None:
-        raise TrainError("invalid training option: " + "; ".join(str(p) for p in problems))
+        raise error(f"invalid {'training' if table_name == 'train' else table_name} option: " + "; ".join(str(p) for p in problems))
     return built
+
+
+_apply = apply_overrides
 
 
 def resolve_config(base: TrainConfig, overrides: dict[str, Any] | None = None, *, offline: bool = False) -> TrainConfig:

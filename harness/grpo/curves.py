@@ -1,0 +1,97 @@
+"""Reward and error-code curves of a GRPO run: per-step rows from TRL's log history, and a PNG.
+
+TRL logs, per logging step, ``reward`` / ``reward_std`` and ``rewards/<name>/mean`` for each
+reward function; the spec's rewards add ``format_errors/<code>`` (completions of the batch
+carrying each validator error code) and ``format/valid_fraction``. :func:`curves` keeps those
+and the training signals (loss, learning rate, completion lengths, clipped ratio, KL) as
+one row per step; :func:`summary` gives first/last-window means; :func:`chart` draws total and
+per-function rewards on the left and error-code counts on the right. Not handled: multi-run plots.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+KEEP = ("step", "epoch", "loss", "learning_rate", "grad_norm", "reward", "reward_std", "kl", "entropy",
+        "completions/mean_length", "completions/clipped_ratio", "format/valid_fraction", "num_tokens")
+PREFIXES = ("rewards/", "format_errors/")
+
+
+def curves(log_history: list[dict]) -> list[dict]:
+    """One row per logged training step that carries a reward."""
+    rows = []
+    for entry in log_history:
+        if "reward" not in entry:
+            continue
+        rows.append({k: v for k, v in entry.items() if k in KEEP or k.startswith(PREFIXES)})
+    return rows
+
+
+def reward_names(rows: list[dict]) -> list[str]:
+    names: list[str] = []
+    for row in rows:
+        for key in row:
+            if key.startswith("rewards/") and key.endswith("/mean"):
+                name = key[len("rewards/"):-len("/mean")]
+                if name not in names:
+                    names.append(name)
+    return names
+
+
+def _mean(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(sum(values) / len(values), 4) if values else None
+
+
+def summary(rows: list[dict], window: int = 10) -> dict:
+    """Mean reward (total, per function, valid fraction) over the first and the last ``window`` steps."""
+    if not rows:
+        return {}
+    w = max(1, min(window, len(rows) // 2 or 1))
+    first, last = rows[:w], rows[-w:]
+    keys = ["reward", "format/valid_fraction", *(f"rewards/{n}/mean" for n in reward_names(rows))]
+    return {
+        "window_steps": w,
+        "first": {k: _mean([r.get(k) for r in first]) for k in keys},
+        "last": {k: _mean([r.get(k) for r in last]) for k in keys},
+    }
+
+
+def chart(rows: list[dict], path: str | Path, *, title: str = "") -> Path:
+    """Write the reward / error-code chart of ``rows`` to ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [r["step"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6))
+    left.plot(steps, [r.get("reward") for r in rows], label="total", color="black", linewidth=2)
+    for name in reward_names(rows):
+        left.plot(steps, [r.get(f"rewards/{name}/mean") for r in rows], label=name, linewidth=1)
+    left.set_xlabel("step")
+    left.set_ylabel("mean reward")
+    left.set_title("rewards")
+    left.legend(fontsize=7)
+    codes = sorted({k for r in rows for k in r if k.startswith("format_errors/")})
+    totals = {c: sum(r.get(c) or 0 for r in rows) for c in codes}
+    shown = [c for c in sorted(codes, key=lambda c: -totals[c]) if totals[c] > 0][:8]
+    for code in shown:
+        right.plot(steps, [r.get(code) or 0 for r in rows], label=code[len("format_errors/"):], linewidth=1)
+    if "format/valid_fraction" in (rows[0] if rows else {}):
+        twin = right.twinx()
+        twin.plot(steps, [r.get("format/valid_fraction") for r in rows], color="black", linestyle="--", label="valid fraction")
+        twin.set_ylim(-0.02, 1.02)
+        twin.set_ylabel("valid fraction (dashed)")
+    right.set_xlabel("step")
+    right.set_ylabel("completions with the error code")
+    right.set_title("validator error codes per step")
+    if shown:
+        right.legend(fontsize=7, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
