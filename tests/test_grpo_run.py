@@ -191,11 +191,18 @@ class TestCli:
         out = tmp_path / "cli"
         args = ["grpo", "--adapter", str(workdir / "sft" / "adapter"), "--dataset", str(workdir / "data.jsonl"),
                 "--backend", "hf", "--max-steps", "1", "--out", str(out), "--no-progress", "--set", "max_completion_length=16",
-                "--set", "optim='adamw_torch'", "--set", "gradient_checkpointing=false", "--set", "sample_every=0"]
+                "--set", "optim='adamw_torch'", "--set", "gradient_checkpointing=false", "--set", "sample_every=0",
+                "--eval-limit", "2", "--set", "eval_max_new_tokens=8"]
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
         assert re.search(r"GRPO: 1 steps in \d+ s on cpu", result.output)
         assert f"adapter: {out / 'adapter'}" in result.output
+        # the before/after evaluation: starting model (base + SFT adapter) vs the GRPO adapter
+        assert "Before / after GRPO" in result.output and (out / "eval" / "before_after.md").is_file()
+        start = json.loads((out / "eval" / "start" / "report.json").read_text())
+        after = json.loads((out / "eval" / "grpo" / "report.json").read_text())
+        assert start["metrics"]["n"] == after["metrics"]["n"] == 2
+        assert str(start["run"]["adapter"]).endswith("sft/adapter") and str(after["run"]["adapter"]).endswith("cli/adapter")
 
     @pytest.mark.parametrize("args, message", [
         (["--set", "num_generations=1"], "num_generations must be at least 2"),

@@ -7,8 +7,6 @@ Every [grpo] key can be overridden: the common ones have options, the rest go th
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from harness.cliutil import UserError, spec_option
@@ -52,22 +50,13 @@ def grpo_cmd(spec, model, adapter, dataset, limit, backend, max_steps, lr, num_g
         cfg = resolve_config(spec.grpo, overrides)
     except errors as exc:
         raise UserError(str(exc)) from None
+    from harness.train.cli import run_to_end
+
     from .mainjob import run_grpo_job
 
-    try:
-        result, table = run_grpo_job(spec, cfg, overwrite=overwrite, resume=resume, progress=not no_progress)
-    except errors as exc:
-        raise UserError(str(exc)) from None
-    except KeyboardInterrupt:
-        click.echo("\naborted (Ctrl-C): files already written stay; no new checkpoint was saved", err=True)
-        sys.exit(130)
-    if result.status == "interrupted":
-        click.echo(
-            f"interrupted at step {result.global_step}/{result.max_steps}: checkpoint saved in {result.checkpoint}; "
-            "run the same command with --resume to continue",
-            err=True,
-        )
-        sys.exit(130)
+    result, table = run_to_end(
+        lambda: run_grpo_job(spec, cfg, overwrite=overwrite, resume=resume, progress=not no_progress)
+    )
     m = result.metrics
     s = m.get("reward_summary") or {}
     first, last = (s.get("first") or {}).get("reward"), (s.get("last") or {}).get("reward")

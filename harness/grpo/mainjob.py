@@ -9,31 +9,22 @@ into ``<output>/eval/start`` and ``<output>/eval/grpo``, and ``eval/before_after
 from __future__ import annotations
 
 import gc
-import sys
 from pathlib import Path
 
 from reasoning_kit.grpo_config import GRPOTrainConfig
 from reasoning_kit.spec import FormatSpec
 
+from harness.train.mainjob import evaluate_runs
+
 from .run import GRPOResult, grpo
 
 
 def evaluate_before_after(spec: FormatSpec, cfg: GRPOTrainConfig, result: GRPOResult, *, progress: bool = True) -> str:
-    from harness.evaluate.compare import compare_table
-    from harness.evaluate.run import evaluate
-
-    dirs = []
-    for label, adapter in (("start", result.start_adapter), ("grpo", result.adapter_dir)):
-        out = Path(result.output_dir) / "eval" / label
-        print(f"evaluating the {label} model on {cfg.eval_limit} {cfg.eval_dataset} prompts -> {out}", file=sys.stderr)
-        evaluate(spec, result.model, adapter=str(adapter) if adapter else None, dataset=cfg.eval_dataset,
-                 limit=cfg.eval_limit, batch_size=cfg.eval_batch_size, max_new_tokens=cfg.eval_max_new_tokens,
-                 out_dir=out, progress=progress)
-        dirs.append(out)
-        gc.collect()
-    table = compare_table(dirs)
-    (Path(result.output_dir) / "eval" / "before_after.md").write_text(table)
-    return table
+    return evaluate_runs(
+        spec, result.model, (("start", result.start_adapter), ("grpo", result.adapter_dir)),
+        Path(result.output_dir) / "eval", dataset=cfg.eval_dataset, limit=cfg.eval_limit,
+        batch_size=cfg.eval_batch_size, max_new_tokens=cfg.eval_max_new_tokens, progress=progress,
+    )
 
 
 def run_grpo_job(spec: FormatSpec, cfg: GRPOTrainConfig, *, overwrite: bool = False, resume: bool = False,

@@ -30,8 +30,10 @@ from pathlib import Path
 from reasoning_kit.grpo_config import GRPOTrainConfig
 from reasoning_kit.spec import FormatSpec
 
-from harness.train.callbacks import Recorder, StopOnInterrupt, TimeBudget, sigint_saves
-from harness.train.run import _now, _write_json, check_output, create_output, device_info, last_checkpoint, peak_memory, versions
+from harness.train.callbacks import Recorder, StopOnInterrupt, TimeBudget
+from harness.train.run import (
+    _now, _write_json, check_output, create_output, device_info, last_checkpoint, peak_memory, run_trainer, versions,
+)
 
 from . import GRPOError
 from .config import config_dict, loading_config, output_path
@@ -224,20 +226,10 @@ def grpo(
     (out / "spec.toml").write_text(spec.text)
     _write_json(out / "grpo_config.json", config_dict(cfg))
 
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    if resume_from is not None:
-        log(f"resuming from {resume_from}")
     recorder, stop, budget, samples = trainer._rk_callbacks
-    with sigint_saves(stop):
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    interrupted = run_trainer(trainer, stop, budget, resume_from=resume_from, max_minutes=cfg.max_minutes, notes=notes,
+                              log=log)
     state = trainer.state
-    interrupted = stop.stopped_at is not None and state.global_step < state.max_steps
-    if budget.stopped_at is not None and not interrupted and state.global_step < state.max_steps:
-        notes.append(f"stopped by the time budget (max_minutes {cfg.max_minutes:g}) at step {state.global_step}/{state.max_steps}")
-        log(f"note: {notes[-1]}")
     result = GRPOResult(out, "interrupted" if interrupted else "completed", state.global_step, state.max_steps,
                         start_adapter=cfg.adapter or None, model=tc.model)
     if interrupted:

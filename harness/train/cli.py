@@ -34,6 +34,29 @@ def _user_errors():
     return tuple(types)
 
 
+def run_to_end(job):
+    """``job()`` -> (result, table) for a completed run; otherwise a one-line message and an exit.
+
+    User errors become ``Error: ...`` (exit 2); Ctrl-C outside a step, or a second one, and a
+    run stopped by Ctrl-C (checkpoint saved) exit with status 130. Shared by train and grpo.
+    """
+    try:
+        result, table = job()
+    except _user_errors() as exc:
+        raise UserError(str(exc)) from None
+    except KeyboardInterrupt:  # outside a training step, or a second Ctrl-C during one
+        click.echo("\naborted (Ctrl-C): files already written stay; no new checkpoint was saved", err=True)
+        sys.exit(130)
+    if result.status == "interrupted":
+        click.echo(
+            f"interrupted at step {result.global_step}/{result.max_steps}: checkpoint saved in {result.checkpoint}; "
+            "run the same command with --resume to continue",
+            err=True,
+        )
+        sys.exit(130)
+    return result, table
+
+
 @click.command("train")
 @spec_option()
 @click.option("--model", help="Hub id, local model directory, .gguf file or alias (smollm2-135m-instruct). [train] model")
@@ -76,20 +99,7 @@ def train_cmd(spec, model, dataset, limit, backend, max_steps, epochs, lr, batch
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from .mainjob import run_job
 
-    try:
-        result, table = run_job(spec, cfg, overwrite=overwrite, resume=resume, progress=not no_progress)
-    except errors as exc:
-        raise UserError(str(exc)) from None
-    except KeyboardInterrupt:  # outside a training step, or a second Ctrl-C during one
-        click.echo("\naborted (Ctrl-C): files already written stay; no new checkpoint was saved", err=True)
-        sys.exit(130)
-    if result.status == "interrupted":
-        click.echo(
-            f"interrupted at step {result.global_step}/{result.max_steps}: checkpoint saved in {result.checkpoint}; "
-            "run the same command with --resume to continue",
-            err=True,
-        )
-        sys.exit(130)
+    result, table = run_to_end(lambda: run_job(spec, cfg, overwrite=overwrite, resume=resume, progress=not no_progress))
     m = result.metrics
     click.echo(
         f"trained {result.global_step} steps in {m['train_seconds']:.0f} s "

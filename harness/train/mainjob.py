@@ -26,33 +26,38 @@ def _echo(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def evaluate_before_after(spec: FormatSpec, cfg: TrainConfig, result: TrainResult, *, progress: bool = True) -> str:
-    """Evaluate base and tuned on ``cfg.eval_dataset`` (``cfg.eval_limit`` prompts); return the Markdown table."""
-    if importlib.util.find_spec("harness.evaluate.run") is None:
-        return "evaluation skipped: harness.evaluate is not installed"
+def evaluate_runs(spec: FormatSpec, model: str, runs, out_root: Path, *, dataset: str, limit: int, batch_size: int,
+                  max_new_tokens: int, progress: bool = True) -> str:
+    """Evaluate ``model`` + each ``(label, adapter or None)`` of ``runs`` into ``out_root/label``.
+
+    Returns the side-by-side Markdown table, also written to ``out_root/before_after.md``.
+    Shared by ``train`` (base vs tuned) and ``grpo`` (start vs grpo).
+    """
     from harness.evaluate.compare import compare_table
     from harness.evaluate.run import evaluate
 
     dirs = []
-    for label, adapter in (("base", None), ("tuned", result.adapter_dir)):
-        out = Path(result.output_dir) / "eval" / label
-        _echo(f"evaluating the {label} model on {cfg.eval_limit} {cfg.eval_dataset} prompts -> {out}")
-        evaluate(
-            spec,
-            cfg.model,
-            adapter=str(adapter) if adapter else None,
-            dataset=cfg.eval_dataset,
-            limit=cfg.eval_limit,
-            batch_size=cfg.eval_batch_size,
-            max_new_tokens=cfg.eval_max_new_tokens,
-            out_dir=out,
-            progress=progress,
-        )
+    for label, adapter in runs:
+        out = Path(out_root) / label
+        _echo(f"evaluating the {label} model on {limit} {dataset} prompts -> {out}")
+        evaluate(spec, model, adapter=str(adapter) if adapter else None, dataset=dataset, limit=limit,
+                 batch_size=batch_size, max_new_tokens=max_new_tokens, out_dir=out, progress=progress)
         dirs.append(out)
         gc.collect()
     table = compare_table(dirs)
-    (Path(result.output_dir) / "eval" / "before_after.md").write_text(table)
+    (Path(out_root) / "before_after.md").write_text(table)
     return table
+
+
+def evaluate_before_after(spec: FormatSpec, cfg: TrainConfig, result: TrainResult, *, progress: bool = True) -> str:
+    """Evaluate base and tuned on ``cfg.eval_dataset`` (``cfg.eval_limit`` prompts); return the Markdown table."""
+    if importlib.util.find_spec("harness.evaluate.run") is None:
+        return "evaluation skipped: harness.evaluate is not installed"
+    return evaluate_runs(
+        spec, cfg.model, (("base", None), ("tuned", result.adapter_dir)), Path(result.output_dir) / "eval",
+        dataset=cfg.eval_dataset, limit=cfg.eval_limit, batch_size=cfg.eval_batch_size,
+        max_new_tokens=cfg.eval_max_new_tokens, progress=progress,
+    )
 
 
 def run_job(spec: FormatSpec, cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,

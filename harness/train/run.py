@@ -170,7 +170,7 @@ def train(
     from harness.data.prepare import prepare_dataset
     from harness.models import align_model_tokens
 
-    from .callbacks import Recorder, StopOnInterrupt, TimeBudget, sigint_saves
+    from .callbacks import Recorder, StopOnInterrupt, TimeBudget
     from .checks import check_tokenizer
     from .sft import training_columns
 
@@ -213,19 +213,9 @@ def train(
     (out / "spec.toml").write_text(spec.text)
     _write_json(out / "train_config.json", config_dict(cfg))
 
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    if resume_from is not None:
-        log(f"resuming from {resume_from}")
-    with sigint_saves(stop):
-        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    interrupted = run_trainer(trainer, stop, budget, resume_from=resume_from, max_minutes=cfg.max_minutes, notes=notes,
+                              log=log)
     state = trainer.state
-    interrupted = stop.stopped_at is not None and state.global_step < state.max_steps
-    if budget.stopped_at is not None and not interrupted and state.global_step < state.max_steps:
-        notes.append(f"stopped by the time budget (max_minutes {cfg.max_minutes:g}) at step {state.global_step}/{state.max_steps}")
-        log(f"note: {notes[-1]}")
     result = TrainResult(out, "interrupted" if interrupted else "completed", state.global_step, state.max_steps)
     if interrupted:
         result.checkpoint = last_checkpoint(out)
@@ -264,6 +254,30 @@ def train(
     }
     _write_json(out / "metrics.json", result.metrics)
     return result
+
+
+def run_trainer(trainer, stop, budget, *, resume_from: Path | None, max_minutes: float, notes: list[str], log) -> bool:
+    """``trainer.train()`` (resumed when asked) with Ctrl-C -> checkpoint; True when Ctrl-C stopped it early.
+
+    Also resets the CUDA peak-memory counters and notes a stop by the time budget. Shared by
+    ``train`` and ``harness.grpo.run.grpo``.
+    """
+    import torch
+
+    from .callbacks import sigint_saves
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    if resume_from is not None:
+        log(f"resuming from {resume_from}")
+    with sigint_saves(stop):
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    state = trainer.state
+    interrupted = stop.stopped_at is not None and state.global_step < state.max_steps
+    if budget.stopped_at is not None and not interrupted and state.global_step < state.max_steps:
+        notes.append(f"stopped by the time budget (max_minutes {max_minutes:g}) at step {state.global_step}/{state.max_steps}")
+        log(f"note: {notes[-1]}")
+    return interrupted
 
 
 def backend_merge(name: str, model, tokenizer, path: Path) -> None:
