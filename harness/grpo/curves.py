@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-KEEP = ("step", "epoch", "loss", "learning_rate", "grad_norm", "reward", "reward_std", "kl", "entropy",
+KEEP = ("step", "epoch", "loss", "learning_rate", "grad_norm", "reward", "reward_std", "frac_reward_zero_std", "kl", "entropy",
         "completions/mean_length", "completions/clipped_ratio", "format/valid_fraction", "num_tokens")
 PREFIXES = ("rewards/", "format_errors/")
 
