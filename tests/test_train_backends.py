@@ -207,7 +207,7 @@ class TestRowPackedCollator:
 
 class TestImportOrder:
     def test_nothing_imports_transformers_before_the_backend_is_chosen(self):
-        """unsloth must be imported before transformers/trl/peft: the CLI path up to backends.get stays clean."""
+        """unsloth must be imported before transformers/trl/peft: the train and grpo paths up to backends.get stay clean."""
         import subprocess
         import sys
 
@@ -218,6 +218,9 @@ class TestImportOrder:
             "from harness.train.config import resolve_config\n"
             "from reasoning_kit.spec import load_spec\n"
             "resolve_config(load_spec('working_out').train, {'lora_r': 8}, offline=True)\n"
+            "import harness.grpo.cli, harness.grpo.run, harness.grpo.mainjob\n"
+            "from harness.grpo.config import resolve_config as grpo_config\n"
+            "grpo_config(load_spec('working_out').grpo, {'lora_r': 8})\n"
             "from harness.train import backends\n"
             "backends.choose('auto')\n"
             "print(sorted(m for m in ('transformers', 'trl', 'peft', 'datasets') if m in sys.modules))\n"

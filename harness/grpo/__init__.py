@@ -5,7 +5,8 @@
 - ``data``: prompts from the spec (system + problem; the chat template adds the generation
   prompt) with gold answers in the column the rewards read, and the seed's prompt-length rule.
 - ``run``: one GRPO run (TRL ``GRPOTrainer``, unsloth or hf backend) and its outputs;
-  ``curves``: reward and error-code curves as JSON and PNG; ``cli``: the command.
+  ``curves``: reward and error-code curves as JSON and PNG; ``samples``: sample completions
+  every N steps; ``cli``: the command.
 
 Importing this package imports nothing heavy.
 """

@@ -52,6 +52,13 @@ def quantile(values: list[int], q: float) -> int:
     return int(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
 
 
+def refuse_eval_split(dataset: str, split: str | None) -> None:
+    """GRPOError when ``dataset`` (``split``) is reserved for evaluation (the GSM8K test split)."""
+    reason = eval_only_reason(str(dataset), split)
+    if reason:
+        raise GRPOError(f"{reason}: it is for evaluation only; train GRPO on gsm8k or another training set")
+
+
 def prepare_prompts(
     spec: FormatSpec,
     dataset: str,
@@ -65,9 +72,7 @@ def prepare_prompts(
     progress: bool = True,
 ) -> PromptData:
     """The GRPO prompts of ``dataset`` (see the module docstring); GRPOError when none are left."""
-    reason = eval_only_reason(str(dataset), split)
-    if reason:
-        raise GRPOError(f"{reason}: it is for evaluation only; train GRPO on gsm8k or another training set")
+    refuse_eval_split(dataset, split)
     try:
         rows = eval_questions(spec, dataset, limit, split=split)
     except DataError as exc:

@@ -20,7 +20,6 @@ by itself when vLLM is installed; never run here), multi-GPU.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import warnings
@@ -30,19 +29,14 @@ from pathlib import Path
 from reasoning_kit.grpo_config import GRPOTrainConfig
 from reasoning_kit.spec import FormatSpec
 
-from harness.train.callbacks import Recorder, StopOnInterrupt, TimeBudget
 from harness.train.run import (
-    _now, _write_json, check_output, create_output, device_info, last_checkpoint, peak_memory, run_trainer, versions,
+    _now, _write_json, create_output, device_info, last_checkpoint, open_run, peak_memory, run_trainer, versions,
 )
+from harness.train.sft import checkpointing_args
 
 from . import GRPOError
-from .config import config_dict, loading_config, output_path
-
-try:
-    from transformers import TrainerCallback
-except ImportError:  # pragma: no cover - transformers is a train extra
-    TrainerCallback = object
-
+from .config import adapter_base, config_dict, loading_config, output_path
+from .data import refuse_eval_split
 
 @dataclass
 class GRPOResult:
@@ -55,37 +49,6 @@ class GRPOResult:
     start_adapter: str | None = None  # the adapter GRPO started from (None: a new LoRA)
     model: str = ""
     metrics: dict = field(default_factory=dict)
-
-
-class SampleWriter(TrainerCallback):
-    """Every ``every`` steps, append the step's completions (from the trainer's log buffer) to ``path``."""
-
-    def __init__(self, spec: FormatSpec, path: Path, every: int):
-        self.spec, self.path, self.every = spec, path, every
-        self.trainer = None
-        self.written = 0
-
-    def on_step_end(self, args, state, control, **kw):
-        if not self.every or self.trainer is None or state.global_step % self.every:
-            return control
-        from reasoning_kit.validator import validate
-
-        logs = getattr(self.trainer, "_logs", None)  # TRL's buffer of the latest generation batch
-        if not logs or not logs.get("completion"):
-            return control
-        rewards = {name: list(values) for name, values in logs["rewards"].items()}
-        with self.path.open("a") as fh:
-            for i, (prompt, completion) in enumerate(zip(logs["prompt"], logs["completion"])):
-                row = {
-                    "step": state.global_step,
-                    "prompt": prompt,
-                    "completion": completion,
-                    "rewards": {n: (v[i] if i < len(v) else None) for n, v in rewards.items()},
-                    "errors": list(validate(self.spec, completion).codes),
-                }
-                fh.write(json.dumps(row, default=str) + "\n")
-                self.written += 1
-        return control
 
 
 def grpo_args(cfg: GRPOTrainConfig, *, output_dir: Path, max_completion_length: int, bf16: bool, fp16: bool,
@@ -120,11 +83,7 @@ def grpo_args(cfg: GRPOTrainConfig, *, output_dir: Path, max_completion_length: 
         disable_tqdm=not progress,
         dataloader_pin_memory=not cpu,
     )
-    if gradient_checkpointing is not None:
-        args["gradient_checkpointing"] = gradient_checkpointing
-        if gradient_checkpointing:
-            args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
-    return args
+    return args | checkpointing_args(gradient_checkpointing)
 
 
 def _load(name: str, backend, cfg: GRPOTrainConfig, spec: FormatSpec, notes: list[str]):
@@ -178,22 +137,13 @@ def grpo(
     """GRPO on ``cfg``'s model with ``reasoning_kit.rewards.build(spec)``; see the module docstring."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     started = time.perf_counter()
-    from harness.train import backends
-
-    name, why = backends.choose(cfg.backend)
     out = output_path(cfg, spec)
-    resume_from = check_output(out, overwrite=overwrite, resume=resume)
-    from harness.data.sources import eval_only_reason
-
-    reason = eval_only_reason(str(cfg.dataset), cfg.dataset_split or None)
-    if reason:  # checked again by prepare_prompts; here it fails before the model loads
-        raise GRPOError(f"{reason}: it is for evaluation only; train GRPO on gsm8k or another training set")
+    # Clear errors before anything loads (prepare_prompts checks the split again for direct callers).
+    checks = [lambda: refuse_eval_split(cfg.dataset, cfg.dataset_split or None)]
     if cfg.adapter:
-        from .config import adapter_base
-
-        adapter_base(cfg.adapter)  # a clear error before anything loads
-    log(f"backend: {name} ({why})")
-    backend = backends.get(name)  # imports unsloth (first) for the unsloth backend
+        checks.append(lambda: adapter_base(cfg.adapter))
+    name, why, backend, resume_from = open_run(cfg.backend, out, overwrite=overwrite, resume=resume, log=log,
+                                               checks=checks)
 
     from reasoning_kit import rewards
 
@@ -222,11 +172,11 @@ def grpo(
     )
     create_output(out, resume=resume)
     _write_json(out / "data_summary.json", data.summary)
-    trainer = _trainer(name, cfg, tc, model, tokenizer, data, funcs, out, progress, notes, callbacks, spec)
+    trainer, (recorder, stop, budget, samples) = _trainer(name, cfg, tc, model, tokenizer, data, funcs, out, progress,
+                                                          notes, callbacks, spec)
     (out / "spec.toml").write_text(spec.text)
     _write_json(out / "grpo_config.json", config_dict(cfg))
 
-    recorder, stop, budget, samples = trainer._rk_callbacks
     interrupted = run_trainer(trainer, stop, budget, resume_from=resume_from, max_minutes=cfg.max_minutes, notes=notes,
                               log=log)
     state = trainer.state
@@ -278,6 +228,10 @@ def grpo(
 def _trainer(name, cfg, tc, model, tokenizer, data, funcs, out, progress, notes, callbacks, spec):
     from trl import GRPOConfig, GRPOTrainer
 
+    from harness.train.callbacks import Recorder, StopOnInterrupt, TimeBudget
+
+    from .samples import SampleWriter
+
     if name == "unsloth":
         from unsloth import is_bfloat16_supported
 
@@ -304,5 +258,4 @@ def _trainer(name, cfg, tc, model, tokenizer, data, funcs, out, progress, notes,
         callbacks=[recorder, stop, budget, samples, *callbacks],
     )
     samples.trainer = trainer
-    trainer._rk_callbacks = (recorder, stop, budget, samples)
-    return trainer
+    return trainer, (recorder, stop, budget, samples)

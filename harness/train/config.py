@@ -95,8 +95,6 @@ def apply_overrides(cfg, overrides: dict[str, Any], table_name: str = "train", e
     return built
 
 
-_apply = apply_overrides
-
 
 def resolve_config(base: TrainConfig, overrides: dict[str, Any] | None = None, *, offline: bool = False) -> TrainConfig:
     """``base``, its ``offline.*`` overrides, the offline preset, then the other overrides; checked.
@@ -106,11 +104,11 @@ def resolve_config(base: TrainConfig, overrides: dict[str, Any] | None = None, *
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     preset = {k: v for k, v in overrides.items() if k.startswith("offline.")}
     plain = {k: v for k, v in overrides.items() if k not in preset}
-    cfg = _apply(base, preset) if preset else base
+    cfg = apply_overrides(base, preset) if preset else base
     if offline:
         cfg = cfg.with_offline()
     if plain:
-        cfg = _apply(cfg, plain)
+        cfg = apply_overrides(cfg, plain)
     return check(cfg)
 
 

@@ -159,13 +159,8 @@ def train(
     """Fine-tune ``cfg.model`` on ``cfg.dataset`` in the spec's format; see the module docstring."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     started = time.perf_counter()
-    from . import backends
-
-    name, why = backends.choose(cfg.backend)
     out = output_path(cfg, spec)
-    resume_from = check_output(out, overwrite=overwrite, resume=resume)
-    log(f"backend: {name} ({why})")
-    backend = backends.get(name)  # imports unsloth (first) for the unsloth backend
+    name, why, backend, resume_from = open_run(cfg.backend, out, overwrite=overwrite, resume=resume, log=log)
 
     from harness.data.prepare import prepare_dataset
     from harness.models import align_model_tokens
@@ -254,6 +249,23 @@ def train(
     }
     _write_json(out / "metrics.json", result.metrics)
     return result
+
+
+def open_run(requested: str, out: Path, *, overwrite: bool, resume: bool, log, checks=()):
+    """(backend name, why, backend module, checkpoint to resume or None) for a run writing to ``out``.
+
+    Chooses the backend, refuses an unusable output directory, runs ``checks`` (cheap
+    callables that raise a one-line error), and only then imports the backend (unsloth first,
+    before transformers). Nothing is written. Shared by ``train`` and ``harness.grpo.run.grpo``.
+    """
+    from . import backends
+
+    name, why = backends.choose(requested)
+    resume_from = check_output(out, overwrite=overwrite, resume=resume)
+    for check in checks:
+        check()
+    log(f"backend: {name} ({why})")
+    return name, why, backends.get(name), resume_from
 
 
 def run_trainer(trainer, stop, budget, *, resume_from: Path | None, max_minutes: float, notes: list[str], log) -> bool:

@@ -66,11 +66,16 @@ def sft_args(
         disable_tqdm=not progress,
         dataloader_pin_memory=not cpu,
     )
-    if gradient_checkpointing is not None:
-        args["gradient_checkpointing"] = gradient_checkpointing
-        if gradient_checkpointing:
-            args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
-    return args
+    return args | checkpointing_args(gradient_checkpointing)
+
+
+def checkpointing_args(gradient_checkpointing: bool | None) -> dict:
+    """TrainingArguments for gradient checkpointing (non-reentrant, so frozen embeddings work); None: none."""
+    if gradient_checkpointing is None:
+        return {}
+    if not gradient_checkpointing:
+        return {"gradient_checkpointing": False}
+    return {"gradient_checkpointing": True, "gradient_checkpointing_kwargs": {"use_reentrant": False}}
 
 
 def training_columns(dataset, spec: FormatSpec, eos_token: str, *, completion_only: bool):
