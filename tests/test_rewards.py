@@ -239,10 +239,9 @@ class TestBuild:
             rewards.build(SPEC, **kwargs)
         assert str(err.value) == message
 
-    def test_unknown_name_in_spec(self):
-        spec = with_keys(SPEC, "rewards", enabled=["format_exact", "speed"])
-        with pytest.raises(ValueError, match="unknown reward 'speed'"):
-            rewards.build(spec)
+    def test_unknown_name_in_spec_is_refused_at_load(self):
+        with pytest.raises(ValueError, match=r"rewards.enabled \(line \d+\): unknown name 'speed' \(known: format_exact, "):
+            with_keys(SPEC, "rewards", enabled=["format_exact", "speed"])
 
     def test_answer_column_from_spec(self):
         spec = with_answer(SPEC, column="solution")
