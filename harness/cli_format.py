@@ -155,8 +155,20 @@ def template_cmd(spec) -> None:
 @click.command("regex")
 @spec_option()
 @click.option("--verbose", is_flag=True, help="One commented fragment per line (re.VERBOSE form).")
-def regex_cmd(spec, verbose: bool) -> None:
+@click.option("--dialect", type=click.Choice(["python", "portable"]), default="python", show_default=True,
+              help="python: the reward regex (re); portable: no lookarounds, for llguidance/xgrammar/outlines-core.")
+def regex_cmd(spec, verbose: bool, dialect: str) -> None:
     """Print the reward regex: use it with re.fullmatch; groups 'reasoning' and 'answer'."""
+    if dialect == "portable":
+        from reasoning_kit.portable_regex import PortableRegexError, portable_pattern
+
+        if verbose:
+            raise UserError("--verbose is for --dialect python")
+        try:
+            click.echo(portable_pattern(spec))
+        except PortableRegexError as exc:
+            raise UserError(str(exc)) from None
+        return
     from reasoning_kit.regex import reward_pattern, verbose_pattern
 
     click.echo(verbose_pattern(spec) if verbose else reward_pattern(spec))

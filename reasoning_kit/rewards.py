@@ -39,7 +39,8 @@ import warnings
 from collections import Counter
 from fractions import Fraction
 
-from .answers import Verdict, compare, completion_text, raw_answer
+from .answers import Verdict, compare, raw_answer
+from .completions import completion_text
 from .reward_config import REWARD_NAMES, RewardConfig
 from .spec import FormatSpec
 from .validator import CODES, Validation, validate
@@ -59,7 +60,7 @@ class _Batch:
     def __init__(self, spec: FormatSpec, completions: list | tuple):
         self.source = completions
         self.items = tuple(completions)
-        self.texts = [completion_text(c) for c in self.items]
+        self.texts = [completion_text(spec, c) for c in self.items]  # text, message list or parsed dict
         self.checks = [validate(spec, t) for t in self.texts]
         self._golds: tuple[object, tuple] | None = None
         self._verdicts: list[Verdict] = []

@@ -77,16 +77,29 @@ def _check_args(batch_size: int, max_new_tokens: int, backend: str, prompt_style
         raise EvalError(f"--top-p must be in (0, 1], got {sampling.top_p}")
 
 
-def _make_backend(backend: str, model: str, adapter, tok, hf_model, *, max_new_tokens, sampling, stop):
+def _make_backend(backend: str, model: str, adapter, tok, hf_model, *, max_new_tokens, sampling, stop, constrained=None):
     if backend == "hf":
         from .generate import HFBackend
 
-        return HFBackend(hf_model, tok, max_new_tokens=max_new_tokens, sampling=sampling, stop=stop)
+        return HFBackend(hf_model, tok, max_new_tokens=max_new_tokens, sampling=sampling, stop=stop, constrained=constrained)
     from .loading import generation_eos_ids
     from .vllm_backend import VLLMBackend
 
     return VLLMBackend(model, tok, adapter=adapter, max_new_tokens=max_new_tokens, sampling=sampling, stop=stop,
                        eos_ids=generation_eos_ids(model, tok))
+
+
+def _check_constrained(spec: FormatSpec, backend: str) -> None:
+    """EvalError unless --constrained can run: the hf backend, llguidance, a portable spec."""
+    from harness.constrained import ConstrainedError, grammar, require_engine
+
+    if backend != "hf":
+        raise EvalError("--constrained needs --backend hf (it decodes through a transformers logits processor)")
+    try:
+        require_engine()
+        grammar(spec)
+    except ConstrainedError as exc:
+        raise EvalError(str(exc)) from None
 
 
 def evaluate(
@@ -105,6 +118,7 @@ def evaluate(
     progress: bool = True,
     stop_at_solution_end: bool = True,
     device: str | None = None,
+    constrained: bool = False,
 ) -> dict:
     """Evaluate ``model`` (+ ``adapter``) under ``spec``; write outputs and report to ``out_dir``.
 
@@ -117,6 +131,8 @@ def evaluate(
     sampling = Sampling.from_any(sampling)
     _check_args(batch_size, max_new_tokens, backend, prompt_style, sampling)
     where, adapter_dir = resolve_sources(model, adapter)
+    if constrained:
+        _check_constrained(spec, backend)
     if backend == "vllm":
         from .vllm_backend import require_vllm
 
@@ -143,7 +159,7 @@ def evaluate(
         "max_new_tokens": max_new_tokens,
         "sampling": sampling.to_dict(),
         "stop_at_solution_end": stop_at_solution_end,
-    }
+    } | ({"constrained": True} if constrained else {})
     done = read_outputs(out)
     run = check_settings(out, settings, bool(done))
     pending = [q for q in questions if q["id"] not in done]
@@ -152,6 +168,7 @@ def evaluate(
             spec, where, adapter_dir, pending, done, out, settings, {q["id"] for q in questions},
             batch_size=batch_size, max_new_tokens=max_new_tokens, backend=backend, prompt_style=prompt_style,
             sampling=sampling, progress=progress, stop_at_solution_end=stop_at_solution_end, device=device,
+            constrained=constrained,
         )
         write_run(out, run)
     rows = [done[q["id"]] for q in questions]
@@ -170,6 +187,7 @@ def evaluate(
             "max_new_tokens": max_new_tokens,
             "sampling": sampling.to_dict(),
             "stop_at_solution_end": stop_at_solution_end,
+            "constrained": constrained,
             "device": info["device"],
             "model_info": info,
             "prompt_example": run.get("prompt_example"),
@@ -189,7 +207,7 @@ def evaluate(
 
 
 def _generate(spec, model, adapter, pending, done, out, settings, question_ids, *, batch_size, max_new_tokens, backend,
-              prompt_style, sampling, progress, stop_at_solution_end, device) -> dict:
+              prompt_style, sampling, progress, stop_at_solution_end, device, constrained=False) -> dict:
     """Generate for ``pending`` questions, appending rows to outputs.jsonl and to ``done``."""
     from tqdm.auto import tqdm
 
@@ -208,7 +226,8 @@ def _generate(spec, model, adapter, pending, done, out, settings, question_ids, 
     ids = encode_prompts(tok, prompts, prompt_style)
     order = sorted(range(len(pending)), key=lambda i: -len(ids[i]))
     gen = _make_backend(backend, model, adapter, tok, hf_model, max_new_tokens=max_new_tokens, sampling=sampling,
-                        stop=spec.tags.solution_end if stop_at_solution_end else None)
+                        stop=spec.tags.solution_end if stop_at_solution_end else None,
+                        constrained=spec if constrained else None)
     prior = [done[i] for i in done if i in question_ids]
     valid, seen = sum(r["valid"] for r in prior), len(prior)
     total = len(question_ids)

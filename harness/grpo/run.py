@@ -97,7 +97,6 @@ def _load(name: str, backend, cfg: GRPOTrainConfig, spec: FormatSpec, notes: lis
         from unsloth import FastLanguageModel
 
         from harness.train.backends.unsloth import from_pretrained_kwargs, vllm_available
-        from reasoning_kit.template import chat_template
 
         kwargs = from_pretrained_kwargs(tc, str(models.adapter_path(cfg.adapter)), vllm=vllm_available())
         try:
@@ -105,7 +104,7 @@ def _load(name: str, backend, cfg: GRPOTrainConfig, spec: FormatSpec, notes: lis
         except (OSError, ValueError) as exc:
             raise GRPOError(f"cannot load adapter {cfg.adapter!r} with unsloth: {str(exc).strip().splitlines()[0]}") from None
         notes.extend(models.fix_tokenizer(tokenizer, model.config))
-        tokenizer.chat_template = chat_template(spec)
+        models.set_spec_templates(tokenizer, spec)
     else:
         model, tokenizer = backend.load_base(tc, spec, notes)
     report = check_tokenizer(spec, tokenizer, fix=True)
