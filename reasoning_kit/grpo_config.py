@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .schema import option
-from .train_config import SEED_TARGET_MODULES
+from .train_config import REPORT_TO, SEED_TARGET_MODULES
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +82,9 @@ class GRPOTrainConfig:
     max_minutes: float = option(0.0, help="Stop at the first step boundary after this many minutes of training (0: no limit).")
     logging_steps: int = option(1, help="Log rewards every this many steps.")
     save_steps: int = option(100, help="Write a resumable checkpoint every N steps (0: only on Ctrl-C).")
+    report_to: Literal[REPORT_TO] = option(
+        "none", help="Experiment tracker for the reward and loss curves (tensorboard writes into the output directory)."
+    )
     sample_every: int = option(10, help="Write the last step's completions to samples.jsonl every N steps (0: never).")
     seed: int = option(3407, help="Random seed.")
     output_dir: str = option("outputs/{name}-grpo", help="Where the adapter, curves and samples go ({name}: spec name).")

@@ -28,6 +28,7 @@ from typing import Literal
 
 from .schema import option
 
+REPORT_TO = ("none", "tensorboard", "wandb", "trackio", "mlflow")  # experiment trackers transformers accepts
 SEED_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
@@ -130,6 +131,9 @@ class TrainConfig:
     )
     group_by_length: bool = option(False, help="Sample batches of similar length (less padding when batch size > 1).")
     save_steps: int = option(0, help="Also write a resumable checkpoint every N steps (0: only on Ctrl-C).")
+    report_to: Literal[REPORT_TO] = option(
+        "none", help="Experiment tracker for the loss curves (tensorboard writes into the output directory; needs its package)."
+    )
     merge: bool = option(False, help="Also write the base model with the adapter merged, in 16 bit, to <output>/merged.")
     gpu_memory_utilization: float = option(0.7, help="Unsloth fast_inference (vLLM) memory share; used only when vLLM is installed.")
     output_dir: str = option("outputs/{name}", help="Where adapters, tokenizer and metrics go ({name}: the spec name).")

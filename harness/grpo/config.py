@@ -18,6 +18,7 @@ from reasoning_kit.grpo_config import GRPOTrainConfig
 from reasoning_kit.spec import FormatSpec
 from reasoning_kit.train_config import TrainConfig
 
+from harness.tracking import problem as tracking_problem
 from harness.train.config import _as_table, apply_overrides
 
 from . import GRPOError
@@ -76,6 +77,7 @@ def check(cfg: GRPOTrainConfig) -> GRPOTrainConfig:
         problems.append("grpo.target_modules must name at least one module")
     if not 0 < cfg.gpu_memory_utilization <= 1:
         problems.append(f"grpo.gpu_memory_utilization must be in (0, 1], got {cfg.gpu_memory_utilization}")
+    problems += [p for p in [tracking_problem("grpo", cfg.report_to)] if p]
     if problems:
         raise GRPOError("invalid grpo option: " + "; ".join(problems))
     return cfg

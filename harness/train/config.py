@@ -21,6 +21,8 @@ from reasoning_kit.schema import LineFinder, build
 from reasoning_kit.spec import FormatSpec
 from reasoning_kit.train_config import TrainConfig
 
+from harness.tracking import problem as tracking_problem
+
 from . import TrainError
 
 # CLI option name -> [train] key (the rest is reachable with --set key=value).
@@ -126,6 +128,7 @@ def check(cfg: TrainConfig) -> TrainConfig:
         problems.append("train.target_modules must name at least one module")
     if not 0 < cfg.gpu_memory_utilization <= 1:
         problems.append(f"train.gpu_memory_utilization must be in (0, 1], got {cfg.gpu_memory_utilization}")
+    problems += [p for p in [tracking_problem("train", cfg.report_to)] if p]
     if problems:
         raise TrainError("invalid training option: " + "; ".join(problems))
     return cfg
