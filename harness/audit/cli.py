@@ -65,8 +65,11 @@ def load_reward(ref: str) -> list:
 @spec_option()
 @click.option("--reward", "refs", multiple=True,
               help="module:function with TRL's reward signature (repeatable; default: the spec's own rewards).")
+@click.option("--form", type=click.Choice(["auto", "conversational", "standard"]), default="auto", show_default=True,
+              help="Completions as TRL passes them for a conversational or a standard (raw text) dataset; auto: "
+              "conversational, then raw strings when the function raises on it.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def reward_audit_cmd(spec, refs: tuple[str, ...], as_json: bool) -> None:
+def reward_audit_cmd(spec, refs: tuple[str, ...], form: str, as_json: bool) -> None:
     """Score completions that try to game the rewards (derived from the spec) against a valid wrong answer.
 
     Exit 0 when no invalid completion scores above a valid wrong answer, 1 when one does.
@@ -80,7 +83,7 @@ def reward_audit_cmd(spec, refs: tuple[str, ...], as_json: bool) -> None:
 
         funcs = rewards.build(spec)
     try:
-        report = redteam.run(spec, funcs)
+        report = redteam.run(spec, funcs, form=form)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     click.echo(json.dumps(report.to_dict(), ensure_ascii=False) if as_json else "\n".join(redteam.lines(report)))

@@ -31,7 +31,7 @@ from reasoning_kit.spec import TAG_NAMES, FormatSpec
 from reasoning_kit.template import prompt_messages, render
 
 QUESTION = "What is 19 + 23?"
-REASONING = "We add 19 and 23: 19 + 23 = 42."
+REASONING = "We add the two numbers."  # holds no answer, so only where the answer stands differs
 GOLD = {"number": ("42", "17"), "text": ("forty-two", "seventeen")}  # (right, wrong) per [answer] kind
 BASELINE, REFERENCE = "valid_wrong", "valid_right"
 _FORM_ERRORS = (TypeError, KeyError, IndexError, AttributeError)
@@ -136,8 +136,11 @@ def _name(func) -> str:
     return getattr(func, "__name__", None) or type(func).__name__
 
 
-def run(spec: FormatSpec, funcs: list, *, cases: list[Case] | None = None) -> RedTeamReport:
-    """Score the battery with ``funcs``; ValueError when a function takes neither completion form."""
+def run(spec: FormatSpec, funcs: list, *, cases: list[Case] | None = None, form: str = "auto") -> RedTeamReport:
+    """Score the battery with ``funcs``; ValueError when a function takes neither completion form.
+
+    ``form``: "auto" (conversational, then standard on an error), "conversational" or "standard".
+    """
     cases = cases or battery(spec)
     right, _ = GOLD[spec.answer.kind]
     answers = [right] * len(cases)
@@ -151,15 +154,18 @@ def run(spec: FormatSpec, funcs: list, *, cases: list[Case] | None = None) -> Re
     used: dict[str, str] = {}
     for func in funcs:
         errors = []
-        for form, (completions, prompts) in forms.items():
+        for name, (completions, prompts) in forms.items():
+            if form not in ("auto", name):
+                continue
             try:
                 results[_name(func)] = _call(func, completions, prompts, answers)
-                used[_name(func)] = form
+                used[_name(func)] = name
                 break
             except _FORM_ERRORS as exc:
-                errors.append(f"{form}: {type(exc).__name__}: {exc}")
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
         else:
-            raise ValueError(f"reward {_name(func)!r} fails on both completion forms ({'; '.join(errors)})")
+            which = "both completion forms" if form == "auto" else f"{form} completions"
+            raise ValueError(f"reward {_name(func)!r} fails on {which} ({'; '.join(errors)})")
     rows = []
     for i, case in enumerate(cases):
         scores = {name: values[i] for name, values in results.items()}
