@@ -11,7 +11,7 @@ or overlaps another, unknown ``{placeholders}`` in prompts). All problems are co
 and raised together as one :class:`~reasoning_kit.schema.SpecError`.
 
 Not handled here: how the format is rendered or checked (see ``template``, ``validator``
-and ``regex``) and tokenizer-specific checks (see ``harness.train.checks``).
+and ``regex``) and tokenizer-specific checks (see ``harness.audit``).
 """
 
 from __future__ import annotations

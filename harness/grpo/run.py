@@ -78,7 +78,7 @@ def grpo_args(cfg: GRPOTrainConfig, *, output_dir: Path, max_completion_length: 
         beta=cfg.beta,
         bf16=bf16,
         fp16=fp16,
-        report_to="none",
+        report_to=cfg.report_to,
         logging_first_step=True,
         disable_tqdm=not progress,
         dataloader_pin_memory=not cpu,
@@ -89,7 +89,7 @@ def grpo_args(cfg: GRPOTrainConfig, *, output_dir: Path, max_completion_length: 
 def _load(name: str, backend, cfg: GRPOTrainConfig, spec: FormatSpec, notes: list[str]):
     """(model with trainable LoRA, tokenizer, loading TrainConfig)."""
     from harness import models
-    from harness.train.checks import check_tokenizer
+    from harness.audit.tokens import check_tokenizer
 
     tc = loading_config(cfg, spec.train)
     if cfg.adapter and name == "unsloth":

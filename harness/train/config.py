@@ -22,6 +22,8 @@ from reasoning_kit.schema import LineFinder, Preset, build
 from reasoning_kit.spec import FormatSpec
 from reasoning_kit.train_config import TrainConfig
 
+from harness.tracking import problem as tracking_problem
+
 from . import TrainError
 
 # CLI option name -> [train] key (the rest is reachable with --set key=value).
@@ -107,7 +109,10 @@ def resolve_config(base, overrides: dict[str, Any] | None = None, *, offline: bo
     cfg = apply_overrides(base, preset, table_name, error) if preset else base
     if offline:
         cfg = cfg.with_offline()
-    return apply_overrides(cfg, plain, table_name, error)
+    cfg = apply_overrides(cfg, plain, table_name, error)
+    if wrong := tracking_problem(table_name, cfg.report_to):
+        raise error(wrong)
+    return cfg
 
 
 def output_path(cfg: TrainConfig, spec: FormatSpec) -> Path:

@@ -166,7 +166,7 @@ def train(
     from harness.models import align_model_tokens
 
     from .callbacks import Recorder, StopOnInterrupt, TimeBudget
-    from .checks import check_tokenizer
+    from harness.audit.tokens import check_tokenizer
     from .sft import training_columns
 
     notes: list[str] = []
