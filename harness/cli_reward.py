@@ -80,7 +80,7 @@ def score(spec, records: list[tuple[str, dict]], names: tuple[str, ...], column:
     for i, (source, record) in enumerate(records):
         scores = {name: results[name][i] for name in results}
         text = completion_text(record["completion"])
-        check = validate(spec, text)
+        check = validate(spec, text, transcript=False)  # a completion, as the rewards see it
         codes.update(set(check.codes))
         rows.append({
             "source": source,

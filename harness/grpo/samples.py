@@ -38,7 +38,7 @@ class SampleWriter(TrainerCallback):
                     "prompt": prompt,
                     "completion": completion,
                     "rewards": {n: (v[i] if i < len(v) else None) for n, v in rewards.items()},
-                    "errors": list(validate(self.spec, completion).codes),
+                    "errors": list(validate(self.spec, completion, transcript=False).codes),
                 }
                 fh.write(json.dumps(row, default=str) + "\n")
                 self.written += 1
