@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from reasoning_kit import jsonl
+
 GSM8K_DIR = Path(__file__).resolve().parent.parent / "datasets" / "gsm8k"
 BUILTIN = {"gsm8k": GSM8K_DIR / "train.jsonl", "gsm8k-test": GSM8K_DIR / "test.jsonl"}
 EVAL_ONLY = {"gsm8k-test"}
@@ -180,14 +182,10 @@ def _read_json_rows(path: Path) -> list[dict]:
         numbered = list(enumerate(rows, 1))
         what = "item"
     else:
-        numbered = []
-        for lineno, line in enumerate(text.split("\n"), 1):  # JSON Lines: "\n" only (U+2028 is string data)
-            if not line.strip():
-                continue
-            try:
-                numbered.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"cannot read {path}: line {lineno} is not valid JSON ({exc.msg})") from None
+        numbered, bad = jsonl.parse(text)  # "\n" only: U+2028 is string data
+        if bad:
+            number, reason = bad[0]
+            raise DataError(f"cannot read {path}: line {number} is {reason}")
         what = "line"
     for n, row in numbered:
         if not isinstance(row, dict):

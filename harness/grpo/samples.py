@@ -6,11 +6,11 @@ so unsloth, which must come first) is loaded.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from transformers import TrainerCallback
 
+from reasoning_kit import jsonl
 from reasoning_kit.spec import FormatSpec
 
 
@@ -31,15 +31,15 @@ class SampleWriter(TrainerCallback):
         if not logs or not logs.get("completion"):
             return control
         rewards = {name: list(values) for name, values in logs["rewards"].items()}
-        with self.path.open("a") as fh:
+        with self.path.open("a", encoding="utf-8") as fh:
             for i, (prompt, completion) in enumerate(zip(logs["prompt"], logs["completion"])):
                 row = {
                     "step": state.global_step,
                     "prompt": prompt,
                     "completion": completion,
                     "rewards": {n: (v[i] if i < len(v) else None) for n, v in rewards.items()},
-                    "errors": list(validate(self.spec, completion).codes),
+                    "errors": list(validate(self.spec, completion, transcript=False).codes),
                 }
-                fh.write(json.dumps(row, default=str) + "\n")
+                fh.write(jsonl.dumps(row))
                 self.written += 1
         return control
