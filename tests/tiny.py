@@ -89,7 +89,7 @@ def corpus(spec: FormatSpec, n: int = 20) -> list[str]:
 
 
 def train_to_outputs(model, tokenizer, prompts: list[str], completions: list[str], *, max_new_tokens: int | None = None,
-                     margin: float = 2.0, lr: float = 1e-2, max_steps: int = 600) -> int:
+                     margin: float = 2.0, lr: float = 3e-3, max_steps: int = 600) -> int:
     """Train ``model`` in place until greedy decoding continues each prompt with its completion.
 
     Prompts and completions are tokenized on their own (``add_special_tokens=False``) and
@@ -99,7 +99,8 @@ def train_to_outputs(model, tokenizer, prompts: list[str], completions: list[str
     once every completion token beats every other token by ``margin`` logits under teacher
     forcing, which makes greedy decoding reproduce the completions whatever the CPU's
     floating-point details (padding, batching and kernels move logits by ~1e-5). Trains the
-    parameters that require grad (a PEFT model: the adapter only). Returns the steps taken;
+    parameters that require grad (a PEFT model: the adapter only). ``lr`` 3e-3 reaches the margin in
+    ~90-125 steps for every init seed and SIMD path tried; 1e-2 sometimes stalls near a tie. Returns the steps taken;
     raises RuntimeError if ``max_steps`` is not enough. The model is left in eval mode.
     """
     import torch
