@@ -212,7 +212,7 @@ def _train_and_save(recipe, name, why, backend, plan, work: Path, out: Path, not
                            "or LoRA rank? resume with the same settings, or start over with --overwrite)") from None
     # Written once training has ended, so a resume that fails at its start changes no file.
     for fname, data in recipe.files_before().items():
-        write(work / fname, data)
+        write(outputs.inside(work, work / fname), data)
     if io:
         outputs.atomic_write(work / "spec.toml", recipe.spec.text)
         write(work / recipe.config_file, recipe.config_dict())

@@ -241,6 +241,16 @@ class TestEvalDirectory:
         line = one_line_error(cli(*self.eval_args(workdir, tmp_path / "o", "--adapter", adapter)))
         assert line.startswith(f"Error: cannot load adapter {adapter}: ")
 
+    @pytest.mark.skipif(os.geteuid() == 0, reason="root reads unreadable files")
+    def test_an_unreadable_weights_file_is_named(self, workdir, tmp_path):
+        model = tmp_path / "model"
+        shutil.copytree(workdir / "model", model)
+        weights = model / "model.safetensors"
+        weights.chmod(0)
+        args = self.eval_args(workdir, tmp_path / "o")
+        args[2] = model
+        assert one_line_error(cli(*args)) == f"Error: cannot read {weights}: permission denied"
+
     def test_ctrl_c_exits_130_with_a_hint(self, workdir, tmp_path):
         out = tmp_path / "o"
         cmd = [sys.executable, "-m", "harness.cli", *[str(a) for a in self.eval_args(workdir, out)]]

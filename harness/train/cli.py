@@ -46,8 +46,8 @@ def run_to_end(job):
     except _user_errors() as exc:
         raise UserError(str(exc)) from None
     except KeyboardInterrupt:  # outside a training step, or a second Ctrl-C during one
-        exit_interrupted("aborted (Ctrl-C): no new checkpoint was saved and an earlier run in the output directory "
-                         "is unchanged; run the same command again (with --resume if it holds a checkpoint-N)")
+        exit_interrupted("aborted (Ctrl-C): no new checkpoint was saved (a new or --overwrite run leaves the output "
+                         "directory as it was); run the same command again, with --resume if it holds a checkpoint-N")
     if result.status == "interrupted":
         click.echo(
             f"interrupted at step {result.global_step}/{result.max_steps}: checkpoint saved in {result.checkpoint}; "
