@@ -107,7 +107,7 @@ def run_row(row: str, args) -> dict:
 
     from harness.models import align_model_tokens
     from harness.train import backends
-    from harness.train.checks import check_tokenizer
+    from harness.audit.tokens import check_tokenizer
     from harness.train.config import resolve_config
     from reasoning_kit.spec import load_spec
 

@@ -22,6 +22,9 @@ COMMANDS = {
     "fetch-model": ("harness.train.cli:fetch_model_cmd", "Fetch the offline SmolLM2-135M-Instruct model."),
     "grpo": ("harness.grpo.cli:grpo_cmd", "GRPO with the spec's reward functions on an SFT adapter."),
     "eval": ("harness.evaluate.cli:eval_group", "Measure format compliance and answer accuracy; compare runs."),
+    "export": ("harness.cli_export:export_group", "Print the spec's response_template for transformers, TRL and vLLM."),
+    "audit": ("harness.audit.cli:audit_cmd", "Audit the spec's tags and EOS strings against a model before training."),
+    "reward-audit": ("harness.audit.cli:reward_audit_cmd", "Try completions that game the rewards (exit 1 when one pays)."),
 }
 
 

@@ -50,29 +50,33 @@ def _read_text(name: str) -> str:
 
 
 def read_outputs(names: tuple[str, ...]) -> list[Output]:
-    """Outputs from files: .jsonl gives one per line (field completion or text), else one per file."""
+    """Outputs from files: .jsonl gives one per line (field completion or text), else one per file.
+
+    Every bad line of every file is reported at once (exit 2) before anything is validated.
+    """
+    from reasoning_kit import jsonl
+
     outputs: list[Output] = []
+    problems: list[str] = []
     for name in names:
         text = _read_text(name)
         label = "<stdin>" if name == "-" else name
-        if not name.endswith(".jsonl"):
+        if not jsonl.is_jsonl(name):
             outputs.append(Output(label, text))
             continue
-        found = 0
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{label}:{number}: not valid JSON ({exc.msg})") from None
+        rows, bad = jsonl.parse(text)
+        for number, record in rows:
             if not isinstance(record, dict) or not ({"completion", "text"} & record.keys()):
                 keys = ", ".join(sorted(record)) if isinstance(record, dict) else type(record).__name__
-                raise UserError(f"{label}:{number}: needs a 'completion' or 'text' field (found: {keys or 'none'})")
+                bad.append((number, f"needs a 'completion' or 'text' field (found: {keys or 'none'})"))
+                continue
             outputs.append(Output(f"{label}:{number}", record.get("completion", record.get("text"))))
-            found += 1
-        if not found:
-            raise UserError(f"{label} holds no outputs (expected one JSON object per line)")
+        if bad:
+            problems.append(jsonl.summarise(label, sorted(bad)))
+        elif not rows:
+            problems.append(f"{label} holds no outputs (expected one JSON object per line)")
+    if problems:
+        raise UserError("; ".join(problems))
     return outputs
 
 
@@ -155,8 +159,20 @@ def template_cmd(spec) -> None:
 @click.command("regex")
 @spec_option()
 @click.option("--verbose", is_flag=True, help="One commented fragment per line (re.VERBOSE form).")
-def regex_cmd(spec, verbose: bool) -> None:
+@click.option("--dialect", type=click.Choice(["python", "portable"]), default="python", show_default=True,
+              help="python: the reward regex (re); portable: no lookarounds, for llguidance/xgrammar/outlines-core.")
+def regex_cmd(spec, verbose: bool, dialect: str) -> None:
     """Print the reward regex: use it with re.fullmatch; groups 'reasoning' and 'answer'."""
+    if dialect == "portable":
+        from reasoning_kit.portable_regex import PortableRegexError, portable_pattern
+
+        if verbose:
+            raise UserError("--verbose is for --dialect python")
+        try:
+            click.echo(portable_pattern(spec))
+        except PortableRegexError as exc:
+            raise UserError(str(exc)) from None
+        return
     from reasoning_kit.regex import reward_pattern, verbose_pattern
 
     click.echo(verbose_pattern(spec) if verbose else reward_pattern(spec))

@@ -24,7 +24,10 @@ NEEDS_GOLD = {"answer", "numbers", "closeness"}
 
 def _read_lines(name: str) -> tuple[str, str]:
     if name == "-":
-        return "<stdin>", sys.stdin.read()
+        try:
+            return "<stdin>", sys.stdin.buffer.read().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise UserError(f"<stdin> is not UTF-8 text (invalid byte at offset {exc.start})") from None
     path = Path(name)
     if path.is_dir():
         raise UserError(f"cannot read {name}: is a directory")
@@ -39,25 +42,28 @@ def _read_lines(name: str) -> tuple[str, str]:
 
 
 def read_records(name: str, column: str, need_gold: bool) -> list[tuple[str, dict]]:
-    """(source, record) for each non-blank line; every record has a completion (and gold)."""
+    """(source, record) for each non-blank line; every record has a completion (and gold).
+
+    Every bad line is reported at once (exit 2) before anything is scored.
+    """
+    from reasoning_kit import jsonl
+
     label, text = _read_lines(name)
+    rows, bad = jsonl.parse(text)
     records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{label}:{number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{where}: not valid JSON ({exc.msg})") from None
+    for number, record in rows:
         if not isinstance(record, dict):
-            raise UserError(f"{where}: expected a JSON object, got {type(record).__name__}")
+            bad.append((number, f"expected a JSON object, got {type(record).__name__}"))
+            continue
         found = ", ".join(sorted(record)) or "none"
         if "completion" not in record:
-            raise UserError(f"{where}: no 'completion' field (found: {found})")
-        if need_gold and column not in record:
-            raise UserError(f"{where}: no gold answer field {column!r} (found: {found}); choose it with --column")
-        records.append((where, record))
+            bad.append((number, f"no 'completion' field (found: {found})"))
+        elif need_gold and column not in record:
+            bad.append((number, f"no gold answer field {column!r} (found: {found}); choose it with --column"))
+        else:
+            records.append((f"{label}:{number}", record))
+    if bad:
+        raise UserError(jsonl.summarise(label, sorted(bad)))
     if not records:
         raise UserError(f"{label} holds no completions (expected one JSON object per line)")
     return records
@@ -80,7 +86,7 @@ def score(spec, records: list[tuple[str, dict]], names: tuple[str, ...], column:
     for i, (source, record) in enumerate(records):
         scores = {name: results[name][i] for name in results}
         text = completion_text(record["completion"])
-        check = validate(spec, text)
+        check = validate(spec, text, transcript=False)  # a completion, as the rewards see it
         codes.update(set(check.codes))
         rows.append({
             "source": source,

@@ -342,10 +342,21 @@ def load_tokenizer(source: str, spec=None, *, notes: list[str] | None = None):
     if notes is not None:
         notes.extend(changed)
     if spec is not None:
-        from reasoning_kit.template import chat_template
-
-        tokenizer.chat_template = chat_template(spec)
+        set_spec_templates(tokenizer, spec)
     return tokenizer
+
+
+def set_spec_templates(tokenizer, spec) -> None:
+    """Give ``tokenizer`` the spec's chat template and response template (saved with it).
+
+    The chat template renders prompts; the ``response_template`` lets ``tokenizer.parse_response``,
+    TRL and vLLM split a generation into ``thinking`` and ``content`` (reasoning_kit.response_template).
+    """
+    from reasoning_kit.response_template import response_template
+    from reasoning_kit.template import chat_template
+
+    tokenizer.chat_template = chat_template(spec)
+    tokenizer.response_template = response_template(spec)
 
 
 def default_dtype(device: str | None):

@@ -22,6 +22,7 @@ tolerance (use math-verify), and numbers written in words.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from fractions import Fraction
 from functools import lru_cache
@@ -55,16 +56,27 @@ class Verdict(NamedTuple):
 
 
 def parse_number(text: object, *, allow_percent: bool = False, allow_fraction: bool = False) -> Fraction | None:
-    """A number as an exact Fraction (``"1,000"`` -> 1000, ``"2.50"`` -> 5/2), or None."""
-    if isinstance(text, bool):
+    """A number as an exact Fraction (``"1,000"`` -> 1000, ``"2.50"`` -> 5/2), or None.
+
+    Also takes ints and floats, numpy's included (``numpy.int64(4)``, ``numpy.float64(2.5)``);
+    booleans, NaN and infinities are not numbers here.
+    """
+    if isinstance(text, str):
+        return _parse_str(text, allow_percent, allow_fraction) if len(text) <= _MAX_DIGITS else None
+    if _is_bool(text) or not isinstance(text, numbers.Real):
         return None
-    if isinstance(text, int):
-        return Fraction(text)
-    if isinstance(text, float):
-        return Fraction(repr(text)) if math.isfinite(text) else None
-    if not isinstance(text, str) or len(text) > _MAX_DIGITS:
+    if isinstance(text, numbers.Rational):  # ints of any kind, Fractions: exact
+        return Fraction(int(text.numerator), int(text.denominator))
+    try:
+        value = float(text)  # repr() of numpy.float64 is "np.float64(2.5)": go through a plain float
+    except (OverflowError, ValueError):
         return None
-    return _parse_str(text, allow_percent, allow_fraction)
+    return Fraction(repr(value)) if math.isfinite(value) else None
+
+
+def _is_bool(value: object) -> bool:
+    """A Python or numpy boolean (``numpy.bool_`` is no int subclass, but must not count as 1)."""
+    return isinstance(value, bool) or (type(value).__name__ in ("bool_", "bool") and hasattr(value, "dtype"))
 
 
 @lru_cache(maxsize=1 << 14)
@@ -96,8 +108,8 @@ def parse_gold(spec: FormatSpec, gold: object) -> Fraction | str | None:
     """The normalised gold answer: a Fraction (kind number), a string (kind text), or None."""
     if spec.answer.kind == "number":
         return parse_number(gold, allow_percent=spec.answer.allow_percent, allow_fraction=True)
-    if isinstance(gold, (int, float)) and not isinstance(gold, bool):
-        gold = str(gold) if math.isfinite(gold) else None
+    if isinstance(gold, numbers.Real) and not _is_bool(gold):
+        gold = _gold_text(gold) if isinstance(gold, numbers.Integral) else _float_text(gold)
     if not isinstance(gold, str):
         return None
     return normalise_text(spec, gold) or None
@@ -113,11 +125,22 @@ def answer_number(spec: FormatSpec, answer: str | None) -> Fraction | None:
     return parse_number(answer, allow_percent=spec.answer.allow_percent) if answer is not None else None
 
 
+def _float_text(gold: object) -> str | None:
+    try:
+        value = float(gold)  # type: ignore[arg-type]
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return repr(value) if math.isfinite(value) else None
+
+
 def _gold_text(gold: object) -> str | None:
     if isinstance(gold, str):
         return gold
-    if isinstance(gold, int) and not isinstance(gold, bool):
-        return str(gold)
+    if isinstance(gold, numbers.Integral) and not _is_bool(gold):
+        try:
+            return str(int(gold))
+        except ValueError:  # more digits than int -> str allows: no answer is written that long
+            return None
     return None
 
 
@@ -183,7 +206,7 @@ def raw_answer(spec: FormatSpec, text: str, check: Validation) -> str | None:
 def extract(spec: FormatSpec, completion: object) -> str | None:
     """The answer in a completion's single solution block (validator rules), else None."""
     text = completion_text(completion)
-    return validate(spec, text).answer if text is not None else None
+    return validate(spec, text, transcript=False).answer if text is not None else None
 
 
 def is_correct(spec: FormatSpec, answer: str | None, gold: object) -> bool | None:

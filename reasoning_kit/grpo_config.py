@@ -7,90 +7,140 @@ prompt length + 1 (longer prompts are dropped), max_completion_length = max_seq_
 max_prompt_length, 100 steps, adamw_8bit, weight decay 0.001, warm-up ratio 0.1, linear
 schedule, batch 1, gradient accumulation 1, logging every step, a checkpoint every 100 steps,
 on ``open-r1/DAPO-Math-17k-Processed`` (config ``en``). The rewards are the spec's
-``[rewards]`` table (``reasoning_kit.rewards.build``).
+``[rewards]`` table (``reasoning_kit.rewards.build``). The loss keys (``loss_type``,
+``scale_rewards``, ``epsilon`` ...) default to TRL 1.14.2's ``GRPOConfig`` defaults, which the
+notebook leaves alone.
 
 ``per_device_train_batch_size`` counts *prompts*, as in the seed: Unsloth turns the seed's
 batch 1 into one prompt x ``num_generations`` completions, and ``harness.grpo`` passes TRL
 ``per_device_train_batch_size x num_generations`` completions for every backend.
 
-GRPO itself lives in ``harness.grpo``; this module only declares the settings (ranges are
-checked at run time by ``harness.grpo.config.check``).
+The model, LoRA, optimizer, output and evaluation keys are [train]'s (``run_config.RunConfig``),
+declared once; only their defaults differ here. ``[grpo.offline]`` is the ``grpo --offline``
+preset. GRPO itself lives in ``harness.grpo``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Literal
 
-from .schema import option
-from .train_config import SEED_TARGET_MODULES
+from .run_config import RunConfig, table
+from .schema import Preset, option
+
+__all__ = ["GRPOTrainConfig", "OFFLINE", "grpo_keys"]
+
+LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo", "luspo", "vespo")
+
+# The `grpo --offline` preset: (key, value, why). GRPO on the generated arithmetic task with the
+# offline SFT adapter (docs/grpo.md#offline).
+_OFFLINE = (
+    ("model", "", "The adapter's base model (SmolLM2-135M-Instruct)."),
+    ("adapter", "outputs/{name}-offline/adapter", "The `train --offline` adapter; trained first when missing."),
+    ("dataset", "arithmetic", "A task within the offline model's reach (GSM8K gives no signal)."),
+    ("dataset_limit", 0, ""),
+    ("backend", "auto", ""),
+    ("precision", "auto", ""),
+    ("optim", "adamw_torch", "adamw_8bit needs CUDA."),
+    ("gradient_checkpointing", False, "A 135M model."),
+    ("num_generations", 8, "More completions per prompt: fewer groups with zero reward variance."),
+    ("per_device_train_batch_size", 8, "Prompts per step."),
+    ("max_completion_length", 200, "Arithmetic answers are short."),
+    ("max_prompt_length", 256, ""),
+    ("max_seq_length", 512, ""),
+    ("learning_rate", 5e-5, "A small model and few steps."),
+    ("max_steps", 42, ""),
+    ("max_minutes", 8.0, ""),
+    ("save_steps", 0, ""),
+    ("output_dir", "outputs/{name}-offline-grpo", ""),
+    ("eval_limit", 300, "arithmetic-test items evaluated before/after."),
+    ("eval_dataset", "arithmetic-test", ""),
+    ("eval_max_new_tokens", 200, ""),
+    ("eval_batch_size", 64, ""),
+)
+OFFLINE = Preset(tuple((k, v) for k, v, _ in _OFFLINE), tuple((k, n) for k, _, n in _OFFLINE if n))
 
 
-@dataclass(frozen=True, kw_only=True)
-class GRPOTrainConfig:
+@table(
+    ranges={"max_steps": {"ge": 1}},
+    model="",
+    dataset="open-r1/DAPO-Math-17k-Processed",
+    learning_rate=5e-6,
+    weight_decay=0.001,
+    max_steps=100,
+    logging_steps=1,
+    save_steps=100,
+    output_dir="outputs/{name}-grpo",
+)
+class GRPOTrainConfig(RunConfig):
     """GRPO settings (defaults: the seed notebook's GRPO stage)."""
 
-    model: str = option(
-        "",
-        help="Base model: hub id, local directory, .gguf file or alias ('': the base model named in the adapter's "
-        "adapter_config.json, else [train] model).",
-    )
     adapter: str = option(
         "", help="SFT LoRA adapter directory to continue from (reasoning-kit train's <output>/adapter; '': a new LoRA)."
     )
-    dataset: str = option(
-        "open-r1/DAPO-Math-17k-Processed",
-        help="Prompts with gold answers: hub id, .parquet/.jsonl/.csv path, or 'gsm8k' (never an evaluation split).",
-    )
-    dataset_split: str = option("", help="Split when `dataset` is a hub id ('': the known split, else train).")
-    dataset_limit: int = option(0, help="Read only the first N source rows (0: all rows).")
-    backend: Literal["auto", "unsloth", "hf"] = option(
-        "auto", help="'unsloth' (its GRPO patches; HF generation without vLLM), 'hf' (TRL on CPU or GPU) or 'auto'."
-    )
-    precision: Literal["auto", "bf16", "fp16", "fp32"] = option(
-        "auto", help="'auto': bf16 where the GPU supports it, else fp16; fp32 on CPU."
-    )
-    max_seq_length: int = option(2048, help="Prompt + completion tokens (the seed's max_seq_length).")
-    load_in_4bit: bool = option(False, help="Load the base model in 4 bit (CUDA only).")
-    lora_r: int = option(32, help="LoRA rank of a new adapter (an --adapter keeps its own).")
-    lora_alpha: int = option(64, help="LoRA alpha of a new adapter.")
-    lora_dropout: float = option(0.0, help="LoRA dropout of a new adapter.")
-    target_modules: tuple[str, ...] = option(SEED_TARGET_MODULES, help="Modules that get LoRA adapters (new adapter).")
-    gradient_checkpointing: Literal["unsloth"] | bool = option(
-        "unsloth", help="\"unsloth\" (offloaded; plain checkpointing on the hf backend), true or false."
-    )
-    gpu_memory_utilization: float = option(0.7, help="Unsloth fast_inference (vLLM) memory share; used only with vLLM.")
-    num_generations: int = option(4, help="Completions sampled per prompt (the group of GRPO).")
-    temperature: float = option(1.0, help="Sampling temperature.")
-    min_p: float = option(0.1, help="Min-p sampling (0: off).")
-    top_p: float = option(1.0, help="Top-p sampling.")
-    top_k: int = option(0, help="Top-k sampling (0: off; the seed's vLLM top_k = -1).")
+    num_generations: int = option(4, help="Completions sampled per prompt (the group of GRPO).", ge=2)
+    temperature: float = option(1.0, help="Sampling temperature.", gt=0.0)
+    min_p: float = option(0.1, help="Min-p sampling (0: off).", ge=0.0, lt=1.0)
+    top_p: float = option(1.0, help="Top-p sampling.", gt=0.0, le=1.0)
+    top_k: int = option(0, help="Top-k sampling (0: off; the seed's vLLM top_k = -1).", ge=0)
     max_prompt_length: int = option(
-        0, help="Longest prompt in tokens; longer prompts are dropped (0: the 90th-percentile prompt length + 1, as the seed)."
+        0, help="Longest prompt in tokens; longer prompts are dropped (0: the 90th-percentile prompt length + 1, as the seed).",
+        ge=0,
     )
-    max_completion_length: int = option(0, help="Completion tokens (0: max_seq_length - max_prompt_length, as the seed).")
-    beta: float = option(0.0, help="KL coefficient (TRL's default 0: no reference model).")
-    learning_rate: float = option(5e-6, help="Peak learning rate.")
-    weight_decay: float = option(0.001, help="Weight decay.")
-    warmup_ratio: float = option(0.1, help="Share of the steps with linear warm-up.")
-    lr_scheduler_type: str = option("linear", help="Learning-rate schedule.")
-    optim: str = option("adamw_8bit", help="Optimizer (adamw_8bit needs bitsandbytes and CUDA; adamw_torch elsewhere).")
-    per_device_train_batch_size: int = option(1, help="Prompts per device per step (each gets num_generations completions).")
-    gradient_accumulation_steps: int = option(1, help="Steps to accumulate before an optimizer update.")
-    max_steps: int = option(100, help="Optimizer steps.")
-    max_minutes: float = option(0.0, help="Stop at the first step boundary after this many minutes of training (0: no limit).")
-    logging_steps: int = option(1, help="Log rewards every this many steps.")
-    save_steps: int = option(100, help="Write a resumable checkpoint every N steps (0: only on Ctrl-C).")
-    sample_every: int = option(10, help="Write the last step's completions to samples.jsonl every N steps (0: never).")
-    seed: int = option(3407, help="Random seed.")
-    output_dir: str = option("outputs/{name}-grpo", help="Where the adapter, curves and samples go ({name}: spec name).")
-    eval_limit: int = option(0, help="After GRPO, evaluate the starting and the trained model on N prompts (0: skip).")
-    eval_dataset: str = option("gsm8k-test", help="Dataset for the after-GRPO evaluation.")
-    eval_max_new_tokens: int = option(512, help="Generation budget per prompt in the after-GRPO evaluation.")
-    eval_batch_size: int = option(8, help="Prompts per generation batch in the after-GRPO evaluation.")
+    max_completion_length: int = option(
+        0, help="Completion tokens (0: max_seq_length - max_prompt_length, as the seed).", ge=0
+    )
+    beta: float = option(0.0, help="KL coefficient (TRL's default 0: no reference model).", ge=0.0)
+    loss_type: Literal[LOSS_TYPES] = option(  # type: ignore[valid-type]
+        "dapo", help="Loss aggregation, as TRL names it: grpo (per-sequence mean, length-biased), dr_grpo (constant "
+        "normaliser), dapo (tokens of the global batch; TRL's default), bnpo (tokens of the local batch), cispo, sapo, "
+        "luspo (needs importance_sampling_level = 'sequence'), vespo."
+    )
+    scale_rewards: Literal["group", "batch", "none"] = option(
+        "group", help="Divide advantages by the reward std of the group, of the batch, or not at all (Dr. GRPO: none)."
+    )
+    mask_truncated_completions: bool = option(
+        False, help="Leave completions cut by max_completion_length out of the loss (DAPO)."
+    )
+    epsilon: float = option(0.2, help="Lower clipping range of the importance ratio.", gt=0.0)
+    epsilon_high: float = option(0.0, help="Upper clipping range (0: same as epsilon; DAPO's clip-higher uses 0.28).", ge=0.0)
+    num_iterations: int = option(1, help="Policy updates per generated batch (GRPO's mu).", ge=1)
+    importance_sampling_level: Literal["token", "sequence"] = option(
+        "token", help="Importance ratio per token, or one per sequence (GSPO)."
+    )
+    steps_per_generation: int = option(
+        0, help="Optimizer steps served by one generation round (TRL; 0: gradient_accumulation_steps). Larger values "
+        "generate for several steps at once in bigger, faster batches.", ge=0,
+    )
+    cache_implementation: Literal["dynamic", "static"] = option(
+        "dynamic", help="KV cache of generation ('static' allows compiled decoding on a GPU)."
+    )
+    use_transformers_paged: bool = option(
+        False, help="Generate with transformers' continuous batching (paged attention) instead of generate()."
+    )
+    stop_at_solution_end: bool = option(
+        True, help="Stop a completion at the spec's solution end tag (+ EOS) instead of running to the length limit."
+    )
+    warmup_ratio: float = option(0.1, help="Share of the steps with linear warm-up.", ge=0.0, lt=1.0)
+    sample_every: int = option(10, help="Write the last step's completions to samples.jsonl every N steps (0: never).", ge=0)
+    offline: Preset = option(OFFLINE, help="[grpo.offline] table: the `grpo --offline` preset.")
+
+    def problems(self) -> list[tuple[str, str]]:
+        out = super().problems()
+        if self.max_prompt_length and self.max_prompt_length >= self.max_seq_length:
+            out.append(("max_prompt_length",
+                        f"({self.max_prompt_length}) must be below max_seq_length ({self.max_seq_length})"))
+        if self.epsilon_high and self.epsilon_high < self.epsilon:
+            out.append(("epsilon_high", f"({self.epsilon_high}) must be 0 or at least epsilon ({self.epsilon})"))
+        if self.loss_type == "luspo" and self.importance_sampling_level != "sequence":
+            out.append(("loss_type", "luspo needs importance_sampling_level = \"sequence\""))
+        return out
+
+    def with_offline(self) -> "GRPOTrainConfig":
+        """This config with the [grpo.offline] values put over it."""
+        return dataclasses.replace(self, **self.offline.as_dict())
 
 
 def grpo_keys() -> list[str]:
-    """Names of the [grpo] keys, in declaration order."""
-    return [f.name for f in dataclasses.fields(GRPOTrainConfig)]
+    """Names of the plain (non-table) [grpo] keys, in declaration order."""
+    return [f.name for f in dataclasses.fields(GRPOTrainConfig) if f.name != "offline"]

@@ -102,9 +102,19 @@ def _compile_cached(source: str) -> re.Pattern[str]:
     return re.compile(source)
 
 
+_BY_SPEC: dict[int, tuple[FormatSpec, re.Pattern[str]]] = {}  # id(spec) -> (spec kept alive, pattern)
+
+
 def compile_reward_regex(spec: FormatSpec) -> re.Pattern[str]:
-    """The compiled pattern (cached per spec)."""
-    return _compile_cached(reward_pattern(spec))
+    """The compiled pattern, cached per spec object (building the source costs ~50 µs)."""
+    hit = _BY_SPEC.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    pattern = _compile_cached(reward_pattern(spec))
+    if len(_BY_SPEC) >= 64:
+        _BY_SPEC.clear()
+    _BY_SPEC[id(spec)] = (spec, pattern)
+    return pattern
 
 
 def verbose_pattern(spec: FormatSpec) -> str:

@@ -7,13 +7,15 @@ opt-in: ``closeness`` (a smooth score for numbers near the gold answer) and ``le
 (a truncation / over-length penalty). The reward functions themselves live in
 ``reasoning_kit.rewards``; this module only declares the settings.
 
-Not checked here: reward names in ``enabled`` are checked by ``reasoning_kit.rewards.build``
-(the schema has no list-of-choices type).
+``[rewards.weights]`` gives each reward's weight in the total GRPO reward (TRL's
+``reward_weights``, by reward name); names in ``enabled`` and every number are checked when
+the spec loads.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from .schema import option
 
@@ -24,10 +26,26 @@ DEFAULT_REWARDS = ("format_exact", "format_approx", "answer", "numbers")
 
 
 @dataclass(frozen=True, kw_only=True)
+class RewardWeights:
+    """[rewards.weights]: each reward's weight in the total reward (TRL's reward_weights)."""
+
+    format_exact: float = option(1.0, help="Weight of format_exact.")
+    format_approx: float = option(1.0, help="Weight of format_approx.")
+    answer: float = option(1.0, help="Weight of answer.")
+    numbers: float = option(1.0, help="Weight of numbers.")
+    closeness: float = option(1.0, help="Weight of closeness.")
+    length: float = option(1.0, help="Weight of length.")
+
+    def of(self, names) -> list[float]:
+        """The weights of ``names`` (reward function names), in order."""
+        return [getattr(self, n) for n in names]
+
+
+@dataclass(frozen=True, kw_only=True)
 class RewardConfig:
     """Scores for the reward functions built by ``reasoning_kit.rewards.build``."""
 
-    enabled: tuple[str, ...] = option(
+    enabled: tuple[Literal[REWARD_NAMES], ...] = option(  # type: ignore[valid-type]
         DEFAULT_REWARDS,
         help="Rewards build(spec) returns, in order; choose from " + ", ".join(REWARD_NAMES)
         + " (default: the seed notebook's four).",
@@ -50,20 +68,31 @@ class RewardConfig:
         1.0, help="closeness (opt-in): score for a number equal to the gold number; falls linearly to 0."
     )
     closeness_tolerance: float = option(
-        0.5, help="closeness: relative error abs(x - gold) / abs(gold) at which the score reaches 0 (gold 0: exact only)."
+        0.5, help="closeness: relative error abs(x - gold) / abs(gold) at which the score reaches 0 (gold 0: exact only).",
+        gt=0.0,
     )
     length_truncated: float = option(
         -1.0, help="length (opt-in): score for a truncated completion (no EOS token, or stopped inside the format)."
     )
     length_max_tokens: int = option(
-        0, help="length: soft over-length limit in completion tokens (usually max_completion_length); 0 turns it off."
+        0, help="length: soft over-length limit in completion tokens (usually max_completion_length); 0 turns it off.",
+        ge=0,
     )
     length_buffer_tokens: int = option(
-        256, help="length: the penalty ramps linearly over this many tokens before length_max_tokens."
+        256, help="length: the penalty ramps linearly over this many tokens before length_max_tokens.", ge=1
     )
     length_overlong: float = option(
         -1.0, help="length: the soft penalty at length_max_tokens (DAPO's overlong reward shaping)."
     )
+    weights: RewardWeights = option(RewardWeights(), help="[rewards.weights] table.")
     log_error_codes: bool = option(
         True, help="Log per-error-code counts of each batch through TRL's log_metric (format_errors/<code>)."
     )
+
+    def problems(self) -> list[tuple[str, str]]:
+        out = []
+        if not self.enabled:
+            out.append(("enabled", "name at least one reward"))
+        if len(set(self.enabled)) != len(self.enabled):
+            out.append(("enabled", "names a reward twice"))
+        return out

@@ -21,6 +21,10 @@ The rewards (scores from the spec's ``[rewards]`` table; defaults: the seed note
   ``completion_ids`` and the tokenizer's EOS ids when ``build`` got a tokenizer, else from the
   validator's ``truncated`` code) plus DAPO's soft over-length penalty (token counts only).
 
+Completions are validated strictly (``transcript=False``): text that merely looks like a
+rendered transcript earns nothing from what follows its last reasoning start tag. Every
+reward returns a finite float or ``None`` for any input (huge numbers, numpy golds).
+
 The seed notebook's bugs are fixed: a gold ``0`` is no division by zero, ``1,000`` is a
 number, numbers outside the solution block are never read, two solution blocks are not
 captured together, and trailing lines after the solution block fail ``format_exact``.
@@ -39,7 +43,8 @@ import warnings
 from collections import Counter
 from fractions import Fraction
 
-from .answers import Verdict, compare, completion_text, raw_answer
+from .answers import Verdict, compare, raw_answer
+from .completions import completion_text
 from .reward_config import REWARD_NAMES, RewardConfig
 from .spec import FormatSpec
 from .validator import CODES, Validation, validate
@@ -59,8 +64,8 @@ class _Batch:
     def __init__(self, spec: FormatSpec, completions: list | tuple):
         self.source = completions
         self.items = tuple(completions)
-        self.texts = [completion_text(c) for c in self.items]
-        self.checks = [validate(spec, t) for t in self.texts]
+        self.texts = [completion_text(spec, c) for c in self.items]  # text, message list or parsed dict
+        self.checks = [validate(spec, t, transcript=False) for t in self.texts]  # completions, strictly
         self._golds: tuple[object, tuple] | None = None
         self._verdicts: list[Verdict] = []
 
@@ -300,9 +305,9 @@ class ClosenessReward(Reward):
                 out.append(cfg.closeness_max)
             elif v.relative_error is None or cfg.closeness_tolerance <= 0:  # gold 0: exact only, no division
                 out.append(0.0)
-            else:
-                left = 1 - float(v.relative_error) / cfg.closeness_tolerance
-                out.append(cfg.closeness_max * max(0.0, left))
+            else:  # exact until below the tolerance: a 400-digit answer would overflow float()
+                left = 1 - v.relative_error / Fraction(cfg.closeness_tolerance)
+                out.append(cfg.closeness_max * float(left) if left > 0 else 0.0)
         return out
 
 
@@ -326,9 +331,9 @@ class LengthReward(Reward):
             ids = ids_list[i] if i < len(ids_list) else None
             ids = list(ids) if isinstance(ids, (list, tuple)) else None
             if ids is not None and eos_ids:
-                truncated = not ids or ids[-1] not in eos_ids
+                truncated = not ids or not _is_eos_id(ids[-1], eos_ids)
             else:
-                truncated = "truncated" in check.codes
+                truncated = not check.valid and "truncated" in check.codes
             total = cfg.length_truncated if truncated else 0.0
             if ids is not None and cfg.length_max_tokens > 0:
                 buffer = max(1, cfg.length_buffer_tokens)
@@ -337,6 +342,13 @@ class LengthReward(Reward):
                     total += cfg.length_overlong * min(1.0, over / buffer)
             out.append(total)
         return out
+
+
+def _is_eos_id(token: object, eos_ids: frozenset[int]) -> bool:
+    try:
+        return token in eos_ids
+    except TypeError:  # an unhashable "token id" (a nested list): not an EOS
+        return False
 
 
 REWARDS: dict[str, type[Reward]] = {

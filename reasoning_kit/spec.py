@@ -11,7 +11,7 @@ or overlaps another, unknown ``{placeholders}`` in prompts). All problems are co
 and raised together as one :class:`~reasoning_kit.schema.SpecError`.
 
 Not handled here: how the format is rendered or checked (see ``template``, ``validator``
-and ``regex``) and tokenizer-specific checks (see ``harness.train.checks``).
+and ``regex``) and tokenizer-specific checks (see ``harness.audit``).
 """
 
 from __future__ import annotations
@@ -74,7 +74,9 @@ class Answer:
     case_sensitive: bool = option(False, help="text kind: compare answers case-sensitively.")
     collapse_whitespace: bool = option(True, help="text kind: treat runs of whitespace as one space when comparing.")
     math_verify: bool = option(False, help="Also compare symbolically with the math-verify package (extra 'math').")
-    math_verify_timeout: float = option(2.0, help="Seconds allowed per math-verify comparison; a timeout scores as wrong.")
+    math_verify_timeout: float = option(
+        2.0, help="Seconds allowed per math-verify comparison; a timeout scores as wrong.", gt=0.0
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

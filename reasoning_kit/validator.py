@@ -1,8 +1,7 @@
 """Validate a model output against a spec: a structured result with stable error codes.
 
-:func:`validate` never raises on a ``str`` and runs in linear time: it only uses a fixed
-number of ``str.find``/``str.count`` passes over the text, whatever the input. It accepts
-exactly what the reward regex (``reasoning_kit.regex``) fullmatches:
+:func:`validate` never raises on a ``str`` and runs in linear time. It accepts exactly what
+the reward regex (``reasoning_kit.regex``) fullmatches, and decides with that regex first:
 
     [R0] REASONING R1 WS S0 ANSWER S1 WS [EOS WS]
 
@@ -14,6 +13,11 @@ assistant turn is validated and spans still index the full text.
 The answer is extracted when the text holds exactly one solution block and its content
 is a well-formed answer, even if other rules fail, so answer rewards can be scored
 separately from format rewards; text outside the solution block is never used.
+
+Cost: a valid output costs one regex ``fullmatch``; an invalid one that match plus a few
+``str.count``/``str.find`` calls for its answer. The diagnosis (error codes and spans: one
+marker scan, then bisect look-ups) runs only when ``errors`` or ``codes`` is first read, so
+a reward that only needs the verdict and the answer never pays for it.
 Not handled: comparing answers (``reasoning_kit.answers``) or tokenizer effects.
 """
 
@@ -24,7 +28,7 @@ from bisect import bisect_left
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
-from .regex import number_regex
+from .regex import compile_reward_regex, number_regex
 from .spec import FormatSpec
 
 # Stable error codes, with one line each on when they are raised.
@@ -62,23 +66,68 @@ class Issue:
     end: int
 
 
-@dataclass(frozen=True)
 class Validation:
-    """The result of validating one output."""
+    """The result of validating one output (immutable).
 
-    valid: bool
-    reasoning: str | None
-    answer: str | None
-    errors: tuple[Issue, ...]
-    start: int = 0  # where the validated completion begins (after the prompt, for transcripts)
-    eos: str | None = None  # the end-of-sequence string that closed the output, if any
+    ``valid``, ``reasoning``, ``answer``, ``start`` (where the validated completion begins:
+    after the prompt, for transcripts) and ``eos`` (the end-of-sequence string that closed
+    the output, if any) are set at once; ``errors`` is diagnosed the first time it is read.
+    """
+
+    __slots__ = ("valid", "reasoning", "answer", "start", "eos", "_errors", "_pending")
+
+    def __init__(self, valid: bool, reasoning: str | None, answer: str | None, errors: tuple[Issue, ...] = (),
+                 start: int = 0, eos: str | None = None):
+        for name, value in (("valid", valid), ("reasoning", reasoning), ("answer", answer), ("start", start),
+                            ("eos", eos), ("_errors", tuple(errors)), ("_pending", None)):
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def _deferred(cls, spec: FormatSpec, text: str, base: int, answer: str | None) -> Validation:
+        """An invalid result whose errors are diagnosed from ``text`` (the completion) on first use."""
+        result = cls(False, None, answer, (), base, None)
+        object.__setattr__(result, "_pending", (spec, text))
+        return result
+
+    @property
+    def errors(self) -> tuple[Issue, ...]:
+        pending = self._pending
+        if pending is not None:
+            found = tuple(_shift(e, self.start) for e in _diagnose(_Scan(*pending)))
+            object.__setattr__(self, "_errors", found)
+            object.__setattr__(self, "_pending", None)
+        return self._errors
 
     @property
     def codes(self) -> tuple[str, ...]:
         return tuple(e.code for e in self.errors)
 
+    def _fields(self) -> tuple:
+        return (self.valid, self.reasoning, self.answer, self.errors, self.start, self.eos)
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        valid, reasoning, answer, errors, start, eos = self._fields()
+        return {"valid": valid, "reasoning": reasoning, "answer": answer,
+                "errors": tuple(asdict(e) for e in errors), "start": start, "eos": eos}
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Validation is immutable (cannot set {name!r})")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Validation is immutable (cannot delete {name!r})")
+
+    def __eq__(self, other: object) -> bool:
+        return self._fields() == other._fields() if isinstance(other, Validation) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        names = ("valid", "reasoning", "answer", "errors", "start", "eos")
+        return "Validation(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields())) + ")"
+
+    def __reduce__(self):
+        return (Validation, self._fields())
 
 
 @lru_cache(maxsize=64)
@@ -173,44 +222,26 @@ def _q(s: str) -> str:
     return repr(s)
 
 
-def _structurally_valid(sc: _Scan) -> tuple[bool, str | None, str | None, str | None]:
-    """The format rule itself, mirrored by the reward regex: (valid, reasoning, answer, eos).
+def _only(c: str, marker: str) -> int:
+    """Where ``marker`` occurs in ``c`` if it occurs exactly once (as ``str.count`` counts), else -1."""
+    i = c.find(marker)
+    if i == -1 or (i != c.rfind(marker) and c.count(marker) != 1):  # count: a tag may overlap itself
+        return -1
+    return i
 
-    Valid iff the markers, in text order, are exactly [R0] R1 S0 S1 [EOS] (R0 only at the
-    very start) and the text between them is: reasoning with a non-space character,
-    whitespace, a well-formed answer, whitespace, and whitespace after the EOS.
+
+def _extract_answer(spec: FormatSpec, c: str) -> str | None:
+    """The answer if there is exactly one solution block and it holds a well-formed answer.
+
+    Uses ``str.find`` instead of a marker scan: markers never contain or overlap one
+    another (the spec loader checks), so each one's occurrences are the same either way.
     """
-    c, seq, invalid = sc.text, sc.seq, (False, None, None, None)
-    first = 1 if seq and seq[0] == (0, sc.r0) else 0
-    rest = seq[first:]
-    if len(rest) not in (3, 4) or rest[0][1] != sc.r1 or rest[1][1] != sc.s0 or rest[2][1] != sc.s1:
-        return invalid
-    (q, _), (j, _), (e, _) = rest[:3]
-    reasoning = c[len(sc.r0) if first else 0 : q]
-    a, k, t = q + len(sc.r1), j + len(sc.s0), e + len(sc.s1)
-    if not _NON_SPACE.search(reasoning) or _NON_SPACE.search(c, a, j):
-        return invalid
-    answer = c[k:e].strip()
-    if not answer or not _answer_ok(sc.spec, answer):
-        return invalid
-    eos = rest[3][1] if len(rest) == 4 else None
-    if eos is not None and eos not in sc.spec.eos:
-        return invalid
-    end_of_trailing = rest[3][0] if eos else len(c)
-    if _NON_SPACE.search(c, t, end_of_trailing) or (eos and _NON_SPACE.search(c, end_of_trailing + len(eos))):
-        return invalid
-    return True, reasoning, answer, eos
-
-
-def _extract_answer(sc: _Scan) -> str | None:
-    """The answer if there is exactly one solution block and it holds a well-formed answer."""
-    spec, c = sc.spec, sc.text
-    if sc.count(sc.s0) != 1 or sc.count(sc.s1) != 1:
-        return None
-    k = sc.find(sc.s0) + len(sc.s0)
-    e, m = sc.first(spec.markers, k, len(c))
-    if m != sc.s1:
-        return None
+    s0, s1 = spec.tags.solution_start, spec.tags.solution_end
+    j = _only(c, s0)
+    e = _only(c, s1) if j != -1 else -1
+    k = j + len(s0)
+    if e < k or _marker_regex(spec.markers).search(c, k, e) is not None:
+        return None  # no single block, closed after it opens, with no other marker inside
     answer = c[k:e].strip()
     if not answer or not _answer_ok(spec, answer):
         return None
@@ -400,8 +431,22 @@ def _shift(issue: Issue, base: int) -> Issue:
     return Issue(issue.code, issue.message, issue.start + base, issue.end + base)
 
 
+def _eos_of(spec: FormatSpec, c: str, after: int) -> str | None:
+    """The end-of-sequence string after ``after`` in a valid completion (at most one is there)."""
+    for e in spec.eos:
+        if c.find(e, after) != -1:
+            return e
+    return None
+
+
 def validate(spec: FormatSpec, text: object, *, transcript: bool | None = None) -> Validation:
-    """Validate one output (or a transcript: ``transcript=None`` detects one by its system prompt)."""
+    """Validate one output.
+
+    ``transcript=False`` checks ``text`` as a completion, strictly: what the rewards and
+    evaluation must use. ``True`` validates the last assistant turn of a rendered
+    transcript; ``None`` (the default, for the ``validate`` command) detects a transcript
+    by its leading system prompt and EOS.
+    """
     if not isinstance(text, str):
         return Validation(False, None, None, (Issue("not_text", f"expected a string, got {type(text).__name__}", 0, 0),))
     base = 0
@@ -411,13 +456,12 @@ def validate(spec: FormatSpec, text: object, *, transcript: bool | None = None) 
             msg = f"transcript: no {_q(spec.tags.reasoning_start)} starts the last assistant turn"
             return Validation(False, None, None, (Issue("no_assistant_turn", msg, len(text), len(text)),))
         base = start or 0
-    c = text[base:]
-    sc = _Scan(spec, c)
-    ok, reasoning, answer, eos = _structurally_valid(sc)
-    if ok:
-        return Validation(True, reasoning, answer, (), base, eos)
-    errors = tuple(_shift(e, base) for e in _diagnose(sc))
-    return Validation(False, None, _extract_answer(sc), errors, base, None)
+    c = text[base:] if base else text
+    match = compile_reward_regex(spec).fullmatch(c)
+    if match is not None:
+        return Validation(True, match.group("reasoning"), match.group("answer"), (), base,
+                          _eos_of(spec, c, match.end("answer")))
+    return Validation._deferred(spec, c, base, _extract_answer(spec, c))
 
 
 def explain(code: str) -> str:

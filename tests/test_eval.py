@@ -1,9 +1,10 @@
 """``reasoning-kit eval`` on a tiny real model trained in the test (CPU, seconds).
 
-The tiny Llama (tests/tiny.py) is trained for a few dozen steps on spec-formatted
-"What is a + b?" conversations, so its greedy outputs are a real mix: valid and invalid
-formats, right and wrong answers, stops at the solution end tag and at EOS. Every figure is
-checked against an independent recomputation from outputs.jsonl with the validator and
+The tiny Llama (tests/tiny.py) is trained to continue each of 12 "What is a + b?" prompts with
+a known completion (``train_to_outputs``: until every completion token wins by a wide logit
+margin), so its greedy outputs are a known mix on any CPU: valid and invalid formats, right
+and wrong answers, stops at the solution end tag, at EOS and at the length limit. Every figure
+is checked against an independent recomputation from outputs.jsonl with the validator and
 ``reasoning_kit.answers``. The vLLM backend cannot run here (no vLLM, no GPU): only its
 install error and its argument mapping are tested.
 """
@@ -30,9 +31,10 @@ from reasoning_kit.answers import is_correct
 from reasoning_kit.spec import load_spec
 from reasoning_kit.template import prompt_messages, render
 from reasoning_kit.validator import validate
-from tests.tiny import EOS, corpus, make_model, make_tokenizer
+from tests.tiny import EOS, corpus, make_model, make_tokenizer, train_to_outputs
 
 SPEC = load_spec("working_out")
+RETRAINED = f"The sum is 3.{EOS}"  # what the 'trained' adapter makes of question 0 (base: KINDS[0])
 PNG = b"\x89PNG\r\n\x1a\n"
 N_QUESTIONS = 12
 MAX_NEW = 40
@@ -49,32 +51,46 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+def questions(n: int = N_QUESTIONS) -> list[tuple[str, str]]:
+    # (i + 2) + (3i + 1), with GSM8K-style gold answers; the suffix gives prompts of different lengths.
+    return [(f"What is {i + 2} + {3 * i + 1}?" + " Show your work." * (i % 3), str(4 * i + 3)) for i in range(n)]
+
+
+KINDS = ("valid", "valid_wrong", "no_reasoning_end", "no_solution", "too_long", "empty_reasoning")
+
+
+def target(i: int) -> str:
+    """The completion the tiny model is trained to give question i (one of KINDS, in turn)."""
+    a, b, s = i + 2, 3 * i + 1, 4 * i + 3
+    t = SPEC.tags
+    return {
+        "valid": f"We add {a} and {b} to get {s}.{t.reasoning_end}{t.solution_start}{s}{t.solution_end}{EOS}",
+        "valid_wrong": f"We add {a} and {b} to get {s + 1}.{t.reasoning_end}{t.solution_start}{s + 1}{t.solution_end}{EOS}",
+        "no_reasoning_end": f"We add {a} and {b}.{t.solution_start}{s}{t.solution_end}{EOS}",
+        "no_solution": f"The sum is {s}.{EOS}",
+        "too_long": "We add" + f" {a} and {b}" * 20,  # longer than MAX_NEW tokens
+        "empty_reasoning": f"{t.reasoning_end}{t.solution_start}{s}{t.solution_end}{EOS}",
+    }[KINDS[i % len(KINDS)]]
+
+
+def expected(tok, i: int, *, stop: bool = True) -> str:
+    """What greedy generation must give for question i: the target cut at MAX_NEW tokens (and after the stop tag)."""
+    text = tok.decode(tok(target(i), add_special_tokens=False).input_ids[:MAX_NEW])
+    end = SPEC.tags.solution_end
+    return text[: text.index(end) + len(end)] if stop and end in text else text
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, one_thread):
-    """(model, tokenizer, saved dir) of a tiny Llama trained briefly on the spec's format."""
-    import torch
-
-    texts = corpus(SPEC, 20)
-    tok = make_tokenizer(SPEC, texts)
+    """(model, tokenizer, saved dir) of a tiny Llama trained to answer question i with ``target(i)``."""
+    tok = make_tokenizer(SPEC, corpus(SPEC, 20))
     model = make_model(tok)
-    enc = tok(texts, padding=True, return_tensors="pt")
-    labels = enc.input_ids.masked_fill(enc.attention_mask == 0, -100)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-2)
-    model.train()
-    for _ in range(80):
-        model(**enc, labels=labels).loss.backward()
-        opt.step()
-        opt.zero_grad()
-    model.eval()
+    prompts = [render_prompt(SPEC, tok, q) for q, _ in questions()]
+    train_to_outputs(model, tok, prompts, [target(i) for i in range(N_QUESTIONS)], max_new_tokens=MAX_NEW)
     path = tmp_path_factory.mktemp("tiny") / "model"
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return model, tok, path
-
-
-def questions(n: int = N_QUESTIONS) -> list[tuple[str, str]]:
-    # The corpus's questions (i + 2) + (3i + 1), with GSM8K-style gold answers.
-    return [(f"What is {i + 2} + {3 * i + 1}?", str(4 * i + 3)) for i in range(n)]
 
 
 @pytest.fixture(scope="module")
@@ -126,9 +142,16 @@ class TestEvaluate:
         }
         assert report["metrics"]["generation"]["tokens_per_s"] > 0
 
+    def test_outputs_are_the_trained_completions(self, tiny, evaluated):
+        rows = {int(r["id"]): r for r in read_rows(evaluated)}
+        assert sorted(rows) == list(range(N_QUESTIONS))
+        assert [rows[i]["completion"] for i in range(N_QUESTIONS)] == [expected(tiny[1], i) for i in range(N_QUESTIONS)]
+        assert [rows[i]["finish_reason"] for i in range(N_QUESTIONS)] == [
+            {"no_solution": "eos", "too_long": "length"}.get(KINDS[i % len(KINDS)], "stop") for i in range(N_QUESTIONS)
+        ]
+
     def test_outputs_rows_are_scored_by_the_validator(self, evaluated):
         rows = read_rows(evaluated)
-        assert sorted(int(r["id"]) for r in rows) == list(range(N_QUESTIONS))
         for r in rows:
             v = validate(SPEC, r["completion"], transcript=False)
             assert (r["valid"], r["answer"]) == (v.valid, v.answer)
@@ -139,7 +162,8 @@ class TestEvaluate:
         rows = read_rows(evaluated)
         m = json.loads((evaluated / "report.json").read_text())["metrics"]
         valid = [r for r in rows if r["valid"]]
-        assert 0 < len(valid) < len(rows), "the tiny model should give a mix of valid and invalid outputs"
+        assert len(valid) == 4 and len(rows) == N_QUESTIONS  # the two valid KINDS, twice each
+        assert 0 < sum(r["correct"] for r in valid) < len(valid) and m["error_codes"]
         assert m["format_compliance"] == pytest.approx(len(valid) / len(rows))
         assert m["accuracy"] == pytest.approx(sum(r["correct"] for r in rows) / len(rows))
         assert m["accuracy_compliant"] == pytest.approx(sum(r["correct"] for r in valid) / len(valid))
@@ -157,14 +181,18 @@ class TestEvaluate:
 
 @pytest.fixture(scope="module")
 def adapters(tiny, tmp_path_factory) -> dict[str, Path]:
-    """LoRA adapters saved with their tokenizer: 'zero' (B = 0, a no-op) and 'random' (changes outputs)."""
+    """LoRA adapters saved with their tokenizer: 'zero' (B = 0, a no-op) and 'trained' (question 0 -> RETRAINED)."""
     from peft import LoraConfig, get_peft_model
 
     out = {}
-    for name, init in (("zero", True), ("random", False)):
+    modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    for name in ("zero", "trained"):
         base = make_model(tiny[1])
         base.load_state_dict(tiny[0].state_dict())
-        peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=init))
+        peft_model = get_peft_model(base, LoraConfig(r=8, target_modules=modules))
+        if name == "trained":
+            prompt = render_prompt(SPEC, tiny[1], questions(1)[0][0])
+            train_to_outputs(peft_model, tiny[1], [prompt], [RETRAINED])
         path = tmp_path_factory.mktemp("adapters") / name
         peft_model.save_pretrained(path)
         tiny[1].save_pretrained(path)
@@ -173,13 +201,16 @@ def adapters(tiny, tmp_path_factory) -> dict[str, Path]:
 
 
 class TestAdapter:
-    @pytest.mark.parametrize("name, same", [("zero", True), ("random", False)])
-    def test_adapter_is_applied(self, tiny, dataset, evaluated, adapters, tmp_path, name, same):
+    @pytest.mark.parametrize("name", ["zero", "trained"])
+    def test_adapter_is_applied(self, tiny, dataset, evaluated, adapters, tmp_path, name):
         run_eval(tiny, dataset, tmp_path, "--adapter", str(adapters[name]))
         report = json.loads((tmp_path / "report.json").read_text())
         assert report["run"]["adapter"] == str(adapters[name])
         base = {r["id"]: r["completion"] for r in read_rows(evaluated)}
-        assert ({r["id"]: r["completion"] for r in read_rows(tmp_path)} == base) is same
+        tuned = {r["id"]: r["completion"] for r in read_rows(tmp_path)}
+        assert tuned["0"] == (base["0"] if name == "zero" else RETRAINED)
+        if name == "zero":
+            assert tuned == base
 
 
 class TestResume:
@@ -219,7 +250,7 @@ class TestResume:
         adapter, out = tmp_path / "adapter", tmp_path / "run"
         shutil.copytree(adapters["zero"], adapter)
         run_eval(tiny, dataset, out, "--adapter", str(adapter), "--limit", "2")
-        shutil.copy(adapters["random"] / "adapter_model.safetensors", adapter / "adapter_model.safetensors")
+        shutil.copy(adapters["trained"] / "adapter_model.safetensors", adapter / "adapter_model.safetensors")
         with pytest.raises(EvalError, match=r"holds outputs made with other settings \(adapter: '[0-9a-f]{16}', now '[0-9a-f]{16}'\)"):
             evaluate(SPEC, str(tiny[2]), adapter=str(adapter), dataset=str(dataset), limit=2, batch_size=5,
                      max_new_tokens=MAX_NEW, out_dir=out, progress=False)
@@ -269,21 +300,21 @@ class TestHFBackend:
     def test_batched_equals_one_at_a_time(self, tiny):
         model, tok, _ = tiny
         tok.padding_side = "left"
-        qs = [q + " Please." * (i % 4) for i, (q, _) in enumerate(questions())]
-        ids = encode_prompts(tok, [render_prompt(SPEC, tok, q) for q in qs])
+        ids = encode_prompts(tok, [render_prompt(SPEC, tok, q) for q, _ in questions()])
         assert len({len(x) for x in ids}) > 1, "prompts of different lengths, so batches are padded"
         backend = HFBackend(model, tok, max_new_tokens=MAX_NEW, stop=SPEC.tags.solution_end)
         batched = [g.text for k in range(0, len(ids), 6) for g in backend.generate(ids[k : k + 6])[0]]
         single = [backend.generate([x])[0][0].text for x in ids]
-        assert batched == single
+        assert batched == single == [expected(tok, i) for i in range(N_QUESTIONS)]
 
     def test_stops_right_after_the_solution_end_tag(self, tiny):
         model, tok, _ = tiny
         ids = encode_prompts(tok, [render_prompt(SPEC, tok, q) for q, _ in questions()])
         stopped, _ = HFBackend(model, tok, max_new_tokens=MAX_NEW, stop=SPEC.tags.solution_end).generate(ids)
         free, _ = HFBackend(model, tok, max_new_tokens=MAX_NEW, stop=None).generate(ids)
+        assert [f.text for f in free] == [expected(tok, i, stop=False) for i in range(N_QUESTIONS)]
         hits = [(s, f) for s, f in zip(stopped, free) if s.finish_reason == "stop"]
-        assert hits, "the tiny model should close a solution block"
+        assert len(hits) == 8  # the KINDS with a solution block, twice each
         for s, f in hits:
             assert s.text.endswith(SPEC.tags.solution_end) and s.text.count(SPEC.tags.solution_end) == 1
             assert f.text.startswith(s.text) and len(f.text) > len(s.text)
@@ -293,7 +324,7 @@ class TestHFBackend:
         ids = encode_prompts(tok, [render_prompt(SPEC, tok, q) for q, _ in questions()])
         gens, _ = HFBackend(model, tok, max_new_tokens=MAX_NEW, stop=None).generate(ids)
         ended = [g for g in gens if g.finish_reason == "eos"]
-        assert ended
+        assert len(ended) == 10  # all but the too_long KIND, which stops at the length limit
         for g in ended:
             assert g.text.endswith(EOS) and g.text.count(EOS) == 1 and "<|pad|>" not in g.text
 

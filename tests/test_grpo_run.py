@@ -206,10 +206,12 @@ class TestCli:
         assert str(start["run"]["adapter"]).endswith("sft/adapter") and str(after["run"]["adapter"]).endswith("cli/adapter")
 
     @pytest.mark.parametrize("args, message", [
-        (["--set", "num_generations=1"], "num_generations must be at least 2"),
+        (["--set", "num_generations=1"], "grpo.num_generations: must be at least 2, got 1"),
         (["--set", "bogus=1"], "grpo.bogus: unknown key"),
-        (["--lr", "0"], "learning_rate must be positive"),
-        (["--set", "warmup_ratio=1.5"], "warmup_ratio must be in [0, 1)"),
+        (["--lr", "0"], "grpo.learning_rate: must be above 0.0, got 0.0"),
+        (["--set", "warmup_ratio=1.5"], "grpo.warmup_ratio: must be below 1.0, got 1.5"),
+        (["--set", "loss_type=ppo"], "grpo.loss_type: must be one of 'grpo', 'dr_grpo', 'dapo'"),
+        (["--set", "epsilon_high=0.1"], "grpo.epsilon_high: (0.1) must be 0 or at least epsilon (0.2)"),
         (["--dataset", "gsm8k-test"], "evaluation only"),
     ])
     def test_one_line_errors(self, args, message, tmp_path):
@@ -252,7 +254,8 @@ class TestConfig:
         with pytest.raises(GRPOError) as err:
             resolve_config(SPEC.grpo, {"max_steps": 0, "top_p": 0, "max_prompt_length": 4096})
         text = str(err.value)
-        assert "max_steps must be at least 1" in text and "top_p" in text and "max_prompt_length (4096)" in text
+        assert text == ("invalid grpo option: grpo.max_steps: must be at least 1, got 0; grpo.top_p: must be above 0.0, got 0.0; "
+                        "grpo.max_prompt_length: (4096) must be below max_seq_length (2048)")
 
     def test_base_model_comes_from_the_adapter(self, workdir):
         adapter = str(workdir / "sft" / "adapter")

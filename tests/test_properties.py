@@ -228,3 +228,20 @@ class TestMarkerScan:
         text = "".join(data.draw(st.lists(st.sampled_from(atoms), max_size=n)))
         pattern = re.compile("|".join(re.escape(m) for m in sorted(spec.markers, key=len, reverse=True)))
         assert _occurrences(spec.markers, text) == [(m.start(), m.group()) for m in pattern.finditer(text)]
+
+
+class TestCompletionsAreNotTranscripts:
+    """The reward path: a completion that starts like a rendered transcript is still a completion."""
+
+    @given(valid_completions(), st.data())
+    def test_regex_validator_and_format_reward_agree(self, case, data):
+        from reasoning_kit import rewards
+
+        spec, text, _, _ = case
+        junk = data.draw(soup(list(spec.markers) + ["x", " ", "4"], 0, 6))
+        looks_like_transcript = spec.system_prompt + data.draw(st.sampled_from(spec.eos)) + junk + text
+        result = validate(spec, looks_like_transcript, transcript=False)
+        match = compile_reward_regex(spec).fullmatch(looks_like_transcript)
+        assert result.valid == (match is not None)
+        format_exact = rewards.build(spec, ["format_exact"])[0](completions=[looks_like_transcript])[0]
+        assert (format_exact == spec.rewards.format_exact) == result.valid

@@ -22,7 +22,15 @@ CHAT_PROMPT = [{"role": "user", "content": "What is 2 + 2?"}]
 NAMES = list(REWARD_NAMES)
 FUNCS = rewards.build(SPEC, NAMES)
 TEXT_FUNCS = rewards.build(load_spec("think_answer"), NAMES)
-NO_TURN = SPEC.system_prompt + EOS + "What is 2 + 2?"  # a transcript without the assistant's turn
+NO_TURN = SPEC.system_prompt + EOS + "What is 2 + 2?"  # looks like a transcript without the assistant's turn
+# Issue 10 appendix: system prompt + EOS, junk, then a valid-looking last turn. As a transcript its last
+# turn is valid; as the completion it is, it is not (and the answer is in three solution blocks).
+APPENDIX = (
+    "You are given a problem.\nThink about the problem and provide your working out.\nPlace it between "
+    "<start_working_out> and <end_working_out>.\nThen, provide your solution between <SOLUTION></SOLUTION>"
+    "<|endoftext|>blah <SOLUTION>999</SOLUTION> junk <end_working_out><end_working_out><|endoftext|><|endoftext|>"
+    "<start_working_out>I add.<end_working_out><SOLUTION>4</SOLUTION>"
+)
 
 
 def scores(completion, gold="4", prompt=CHAT_PROMPT, funcs=FUNCS, **columns):
@@ -95,7 +103,8 @@ TABLE = [
     ("text after eos", f"t{R1}{S0}4{S1}{EOS}\nUser: next", "4", expect(0.0, 1.5, 5.0, 3.5, 1.0), ("text_after_eos",)),
     ("tag case", f"t<END_WORKING_OUT>{S0}4{S1}", "4", expect(0.0, 0.0, 5.0, 3.5, 1.0),
      ("missing_reasoning_end", "tag_case_mismatch")),
-    ("no assistant turn", NO_TURN, "4", expect(0.0, 0.5, -2.0, -2.5, 0.0), ("no_assistant_turn",)),
+    ("looks like a transcript", NO_TURN, "4", expect(0.0, 0.5, -2.0, -2.5, 0.0),
+     ("text_before_reasoning_start", "text_between_blocks", "empty_answer", "text_after_eos")),
 ]
 
 
@@ -106,10 +115,11 @@ class TestScoreTable:
 
     @pytest.mark.parametrize("completion, gold, expected, codes", [c[1:] for c in TABLE], ids=[c[0] for c in TABLE])
     def test_codes(self, completion, gold, expected, codes):
-        assert validate(SPEC, answers.completion_text(completion)).codes == codes
+        assert validate(SPEC, answers.completion_text(completion), transcript=False).codes == codes
 
     def test_table_covers_every_error_code(self):
-        assert {code for *_, codes in TABLE for code in codes} == set(CODES)
+        # no_assistant_turn is a transcript code: rewards validate completions strictly, never as transcripts
+        assert {code for *_, codes in TABLE for code in codes} == set(CODES) - {"no_assistant_turn"}
 
     @pytest.mark.parametrize("completion, gold, expected, codes", [c[1:] for c in TABLE], ids=[c[0] for c in TABLE])
     def test_format_exact_agrees_with_the_validator(self, completion, gold, expected, codes):
@@ -239,10 +249,9 @@ class TestBuild:
             rewards.build(SPEC, **kwargs)
         assert str(err.value) == message
 
-    def test_unknown_name_in_spec(self):
-        spec = with_keys(SPEC, "rewards", enabled=["format_exact", "speed"])
-        with pytest.raises(ValueError, match="unknown reward 'speed'"):
-            rewards.build(spec)
+    def test_unknown_name_in_spec_is_refused_at_load(self):
+        with pytest.raises(ValueError, match=r"rewards.enabled \(line \d+\): unknown name 'speed' \(known: format_exact, "):
+            with_keys(SPEC, "rewards", enabled=["format_exact", "speed"])
 
     def test_answer_column_from_spec(self):
         spec = with_answer(SPEC, column="solution")
@@ -464,3 +473,109 @@ class TestPercentAnswers:
 
     def test_percent_answer(self):
         assert scores(f"t{R1}{S0}50%{S1}", "50", funcs=rewards.build(self.PERCENT))["answer"] == 3.5
+
+
+class TestNotGamedThroughTranscripts:
+    """Issue 10 section 4: completions are scored strictly, never as rendered transcripts."""
+
+    def test_appendix_earns_nothing(self):
+        assert validate(SPEC, APPENDIX).valid  # what the auto-detecting default would have paid for
+        assert scores(APPENDIX, "4") == expect(0.0, -4.0, -2.0, -2.5, 0.0)
+
+    @pytest.mark.parametrize("form", ["text", "conversational"])
+    def test_reward_regex_agrees(self, form):
+        from reasoning_kit.regex import compile_reward_regex
+
+        completion = APPENDIX if form == "text" else [{"role": "assistant", "content": APPENDIX}]
+        assert compile_reward_regex(SPEC).fullmatch(APPENDIX) is None
+        assert scores(completion, "4")["format_exact"] == 0.0
+
+    def test_cli_and_samples_score_strictly(self, tmp_path):
+        from harness.cli_reward import read_records, score
+
+        path = tmp_path / "c.jsonl"
+        path.write_text(__import__("json").dumps({"completion": APPENDIX, "answer": "4"}) + "\n")
+        report = score(SPEC, read_records(str(path), "answer", True), tuple(DEFAULT_REWARDS), "answer")
+        row = report["rows"][0]
+        assert (row["valid"], row["answer"], row["scores"]["format_exact"]) == (False, None, 0.0)
+        assert "no_assistant_turn" not in row["codes"] and row["codes"][0] == "text_before_reasoning_start"
+
+
+class TestNumericGolds:
+    """numpy golds (a pandas/datasets column) and huge numbers: a score or None, never an exception."""
+
+    C4 = f"t{R1}{S0}4{S1}"
+
+    @pytest.mark.parametrize("gold, like", [
+        (__import__("numpy").float64(4.0), 4.0), (__import__("numpy").int64(4), 4), (__import__("numpy").int32(4), 4),
+        (__import__("numpy").float32(2.5), 2.5),
+    ], ids=["float64", "int64", "int32", "float32"])
+    def test_numpy_gold_scores_like_the_python_number(self, gold, like):
+        assert scores(self.C4, gold) == scores(self.C4, like)
+        assert scores(self.C4, gold)["numbers"] is not None
+
+    def test_numpy_bool_gold_is_no_number(self):
+        assert scores(self.C4, __import__("numpy").bool_(True))["answer"] is None
+
+    @pytest.mark.parametrize("digits", [308, 309, 400, 4000, 5000])
+    def test_huge_answer_against_small_gold(self, digits):
+        out = scores(f"t{R1}{S0}{'9' * digits}{S1}", "2")
+        assert out["closeness"] == 0.0 and out["answer"] == SPEC.rewards.answer_wrong
+        assert all(v is None or math.isfinite(v) for v in out.values())
+
+    def test_huge_python_int_gold(self):
+        out = scores(f"t{R1}{S0}{'9' * 400}{S1}", 10**5000)
+        assert all(v is None or math.isfinite(v) for v in out.values())
+
+    def test_unhashable_token_ids(self):
+        f = rewards.build(SPEC, ["length"], eos_ids=(0,))[0]
+        assert f(completions=["x"], completion_ids=[[[1, 0]]]) == [SPEC.rewards.length_truncated]
+
+
+HUGE = st.one_of(
+    st.integers(min_value=1, max_value=6000).map(lambda n: "9" * n),
+    st.integers(min_value=1, max_value=400).map(lambda n: "1" + "0" * n + ".5"),
+    st.builds(lambda a, b: f"{a},{b:03d}" * 3, st.integers(1, 999), st.integers(0, 999)),
+)
+
+
+def numpy_golds():
+    import numpy as np
+
+    return st.one_of(
+        st.integers(-(2**63), 2**63 - 1).map(np.int64), st.floats(allow_nan=True, allow_infinity=True).map(np.float64),
+        st.floats(width=32).map(np.float32), st.booleans().map(np.bool_),
+    )
+
+
+class TestEveryRewardIsFinite:
+    """Every reward returns a finite float or None, whatever the completion and the gold."""
+
+    @pytest.mark.parametrize("funcs", [FUNCS, TEXT_FUNCS], ids=["number", "text"])
+    @given(st.lists(st.one_of(HUGE, messy), min_size=1, max_size=4),
+           st.lists(st.one_of(golds, HUGE, numpy_golds(), st.integers(-(10**400), 10**400)), min_size=1, max_size=4),
+           st.sampled_from(["plain", "block", "conversational"]))
+    @example(["9" * 400], ["2"], "block").via("issue 10: closeness overflowed on 309+ digits against gold 2")
+    def test_any_answer_any_gold(self, funcs, answers_, gold, form):
+        def wrap(a):
+            text = a if form == "plain" else f"t{R1}{S0}{a}{S1}"
+            return [{"role": "assistant", "content": text}] if form == "conversational" else text
+
+        completions = [wrap(a) for a in answers_]
+        for f in funcs:
+            out = f(prompts=[CHAT_PROMPT] * len(completions), completions=completions, answer=gold)
+            assert len(out) == len(completions)
+            assert all(v is None or (type(v) is float and math.isfinite(v)) for v in out), (f.__name__, out)
+
+    @pytest.mark.parametrize("shape", ["valid", "reasoning", "tags", "answer"])
+    def test_five_megabyte_completions(self, shape):
+        big = 5_000_000
+        text = {
+            "valid": "x" * big + f"{R1}{S0}4{S1}",
+            "reasoning": "y " * (big // 2),
+            "tags": (S0 + R1) * (big // (len(S0) + len(R1))),
+            "answer": f"t{R1}{S0}" + "1," * (big // 2) + f"0{S1}",
+        }[shape]
+        for f in FUNCS:
+            out = f(prompts=[CHAT_PROMPT], completions=[text], answer=["4"], completion_ids=[[1, 2]])
+            assert len(out) == 1 and (out[0] is None or math.isfinite(out[0]))

@@ -9,7 +9,7 @@ import pytest
 from harness.train import TrainError
 from harness.train.config import OPTION_KEYS, config_dict, output_path, parse_set, parse_value, resolve_config
 from reasoning_kit.spec import load_spec, parse_spec
-from reasoning_kit.train_config import SEED_TARGET_MODULES, OfflinePreset, TrainConfig
+from reasoning_kit.train_config import OFFLINE, SEED_TARGET_MODULES, TrainConfig
 
 SPEC = load_spec("working_out")
 
@@ -45,28 +45,26 @@ class TestSeedDefaults:
 
     def test_packing_is_the_one_change_from_the_seed(self):
         assert TrainConfig().packing is True and SPEC.train.packing is True
-        assert OfflinePreset().packing is False  # the offline preset was measured without packing
+        assert OFFLINE["packing"] is False  # the offline preset was measured without packing
         assert resolve_config(SPEC.train, {"packing": False}).packing is False
 
     def test_every_key_has_help(self):
-        for cls in (TrainConfig, OfflinePreset):
-            missing = [f.name for f in dataclasses.fields(cls) if not f.metadata.get("help")]
-            assert missing == [], cls.__name__
+        missing = [f.name for f in dataclasses.fields(TrainConfig) if not f.metadata.get("help")]
+        assert missing == []
 
 
 class TestOfflinePreset:
     def test_offline_values_replace_train_values(self):
         cfg = resolve_config(SPEC.train, offline=True)
-        preset = OfflinePreset()
-        for f in dataclasses.fields(OfflinePreset):
-            assert getattr(cfg, f.name) == getattr(preset, f.name), f.name
+        for key, value in OFFLINE.values:
+            assert getattr(cfg, key) == value, key
         assert cfg.weight_decay == 0.01 and cfg.seed == 3407  # keys the preset leaves alone
 
     def test_preset_is_part_of_the_spec(self):
         text = SPEC.text + "\n[train.offline]\nmax_steps = 7\nlearning_rate = 1e-3\n"
         spec = parse_spec(text.replace("[answer]", "[train]\nlora_r = 8\n\n[answer]", 1))
         cfg = resolve_config(spec.train, offline=True)
-        assert (cfg.max_steps, cfg.learning_rate, cfg.lora_r) == (7, 1e-3, OfflinePreset().lora_r)
+        assert (cfg.max_steps, cfg.learning_rate, cfg.lora_r) == (7, 1e-3, OFFLINE["lora_r"])
         assert resolve_config(spec.train).lora_r == 8
 
     def test_overrides_apply_after_the_preset(self):
@@ -107,18 +105,23 @@ class TestCheck:
         with pytest.raises(TrainError) as err:
             resolve_config(SPEC.train, {"per_device_train_batch_size": 0, "learning_rate": -1.0, "max_steps": 0})
         assert str(err.value) == (
-            "invalid training option: train.per_device_train_batch_size must be at least 1, got 0; "
-            "train.learning_rate must be positive, got -1.0; "
-            "train.max_steps must be -1 (use num_train_epochs) or at least 1, got 0"
+            "invalid training option: train.per_device_train_batch_size: must be at least 1, got 0; "
+            "train.max_steps: must be at least 1 or -1, got 0; "
+            "train.learning_rate: must be above 0.0, got -1.0"
         )
 
     @pytest.mark.parametrize(
         "overrides, message",
         [
-            ({"warmup_steps": -1}, "train.warmup_steps must not be negative, got -1"),
-            ({"target_modules": []}, "train.target_modules must name at least one module"),
-            ({"gpu_memory_utilization": 1.5}, "train.gpu_memory_utilization must be in (0, 1], got 1.5"),
-            ({"num_train_epochs": 0.0}, "train.num_train_epochs must be positive, got 0.0"),
+            ({"warmup_steps": -1}, "train.warmup_steps: must be at least 0, got -1"),
+            ({"target_modules": []}, "train.target_modules: must name at least one module"),
+            ({"gpu_memory_utilization": 1.5}, "train.gpu_memory_utilization: must be at most 1.0, got 1.5"),
+            ({"num_train_epochs": 0.0}, "train.num_train_epochs: must be above 0.0, got 0.0"),
+            ({"learning_rate": float("nan")}, "train.learning_rate: must be a finite number, got nan"),
+            ({"lora_r": -1}, "train.lora_r: must be at least 1, got -1"),
+            ({"offline.lora_r": 0}, "train.offline.lora_r: must be at least 1, got 0"),
+            ({"report_to": "neptune"}, "train.report_to: must be one of 'none', 'tensorboard', 'wandb', 'trackio', "
+                                       "'mlflow', got 'neptune'"),
         ],
     )
     def test_single_problems(self, overrides, message):

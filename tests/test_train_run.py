@@ -224,6 +224,7 @@ class TestInterruptAndResume:
 
     def test_second_ctrl_c_aborts(self, tmp_path, workdir):
         cfg = tiny_config(workdir, tmp_path / "out", max_steps=8)
+        inherited = signal.getsignal(signal.SIGINT)  # SIG_IGN when pytest runs as a background job
 
         from transformers import TrainerCallback
 
@@ -235,7 +236,31 @@ class TestInterruptAndResume:
 
         with pytest.raises(KeyboardInterrupt):
             train(SPEC, cfg, progress=False, callbacks=(Twice(),), log=lambda m: None)
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is inherited
+
+
+def _custom_handler(signum, frame):
+    raise AssertionError("sigint_saves must replace the handler it found while active")
+
+
+class TestSigintSaves:
+    """The first Ctrl-C asks for a checkpoint, the second aborts, whatever SIGINT disposition was inherited."""
+
+    @pytest.mark.parametrize("found", [signal.default_int_handler, signal.SIG_IGN, _custom_handler],
+                             ids=["default", "ignored", "custom"])
+    def test_same_behaviour_and_restored(self, found):
+        from harness.train.callbacks import StopOnInterrupt, sigint_saves
+
+        outer = signal.signal(signal.SIGINT, found)
+        try:
+            stop = StopOnInterrupt()
+            with pytest.raises(KeyboardInterrupt), sigint_saves(stop):
+                signal.raise_signal(signal.SIGINT)
+                assert stop.requested
+                signal.raise_signal(signal.SIGINT)
+            assert signal.getsignal(signal.SIGINT) is found
+        finally:
+            signal.signal(signal.SIGINT, outer)
 
 
 class TestMerge:

@@ -4,7 +4,11 @@
 added as whole (non-special) tokens, an EOS special token and a distinct pad token, and
 sets the spec's chat template. ``make_model`` builds a randomly initialised causal LM of
 a real architecture (Llama or Qwen3) sized for that tokenizer. ``save_tiny`` writes both
-to a directory that ``from_pretrained`` loads like any local model.
+to a directory that ``from_pretrained`` loads like any local model. ``train_to_outputs``
+trains a model until its greedy continuation of given prompts is given completions, with a
+logit margin wide enough that no CPU's floating-point details change them: tests that need
+outputs of a known shape (valid, invalid, stopped, cut) build them this way, never by hoping
+a random model produces them.
 """
 
 from __future__ import annotations
@@ -82,3 +86,60 @@ def corpus(spec: FormatSpec, n: int = 20) -> list[str]:
         msgs = training_messages(spec, f"What is {a} + {b}?", f"We add {a} and {b} to get {a + b}.", str(a + b))
         out.append(render(spec, msgs, eos_token=EOS))
     return out
+
+
+def train_to_outputs(model, tokenizer, prompts: list[str], completions: list[str], *, max_new_tokens: int | None = None,
+                     margin: float = 2.0, lr: float = 3e-3, max_steps: int = 600) -> int:
+    """Train ``model`` in place until greedy decoding continues each prompt with its completion.
+
+    Prompts and completions are tokenized on their own (``add_special_tokens=False``) and
+    concatenated, so the model learns exactly those token ids (an EOS string in a completion
+    becomes the EOS id). ``max_new_tokens`` cuts each completion's ids to what a generation of
+    that length can produce. Training (full batch, AdamW, loss on completion tokens only) stops
+    once every completion token beats every other token by ``margin`` logits under teacher
+    forcing, which makes greedy decoding reproduce the completions whatever the CPU's
+    floating-point details (padding, batching and kernels move logits by ~1e-5). Trains the
+    parameters that require grad (a PEFT model: the adapter only). ``lr`` 3e-3 reaches the margin in
+    ~90-125 steps for every init seed and SIMD path tried; 1e-2 sometimes stalls near a tie. Returns the steps taken;
+    raises RuntimeError if ``max_steps`` is not enough. The model is left in eval mode.
+    """
+    import torch
+
+    if len(prompts) != len(completions):
+        raise ValueError("one completion per prompt")
+    rows, starts = [], []
+    for p, c in zip(prompts, completions):
+        p_ids = tokenizer(p, add_special_tokens=False).input_ids
+        c_ids = tokenizer(c, add_special_tokens=False).input_ids[:max_new_tokens]
+        rows.append(p_ids + c_ids)
+        starts.append(len(p_ids))
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+    mask = torch.zeros_like(ids)
+    labels = torch.full_like(ids, -100)
+    for i, (row, start) in enumerate(zip(rows, starts)):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+        labels[i, start : len(row)] = ids[i, start : len(row)]
+    targets = labels[:, 1:]  # position t predicts token t + 1
+    scored = targets != -100
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    model.train()
+    for step in range(max_steps + 1):
+        out = model(input_ids=ids, attention_mask=mask, labels=labels)
+        with torch.no_grad():
+            logits = out.logits[:, :-1].float()
+            right = logits.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+            others = logits.scatter(-1, targets.clamp(min=0).unsqueeze(-1), float("-inf")).amax(-1)
+            worst = (right - others)[scored].min().item()
+        if worst >= margin:
+            model.eval()
+            return step
+        if step == max_steps:
+            break
+        out.loss.backward()
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+    raise RuntimeError(f"train_to_outputs: smallest margin {worst:.3f} < {margin} after {max_steps} steps")

@@ -12,7 +12,6 @@ datasets and transformers are imported only inside ``prepare``.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import click
 
 from harness.cliutil import UserError, spec_option
+from reasoning_kit import jsonl
 
 # Colours for highlighted markers: reasoning tags, solution tags, end-of-sequence strings.
 STYLES = {"reasoning": dict(fg="cyan", bold=True), "solution": dict(fg="green", bold=True), "eos": dict(fg="magenta")}
@@ -45,7 +45,7 @@ def write_jsonl_atomic(path: Path, rows) -> int:
         os.fchmod(fd, _mode())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                f.write(jsonl.dumps(row))
                 n += 1
             f.flush()
             os.fsync(f.fileno())
@@ -138,17 +138,13 @@ def highlight(spec, text: str) -> str:
 
 def _read_examples(path: Path) -> list[dict]:
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")  # not splitlines(): U+2028 may sit in a string
+        parsed, bad = jsonl.parse(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if bad:
+        raise UserError(f"{path} line {bad[0][0]} is {bad[0][1]}")
     rows = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path} line {lineno} is not valid JSON ({exc.msg})") from None
+    for lineno, row in parsed:
         if not isinstance(row, dict) or not isinstance(row.get("text"), str):
             raise UserError(f"{path} line {lineno} has no 'text' field (write the file with 'reasoning-kit data prepare')")
         rows.append(row)

@@ -5,6 +5,9 @@ DataFrame of raw rows, exactly as stored (strings stay strings):
 
 - ``gsm8k`` / ``gsm8k-test``: the GSM8K train / test split vendored in
   ``harness/datasets/gsm8k`` (MIT licence). The test split is evaluation-only.
+- ``arithmetic`` / ``arithmetic-test``, optionally ``:LEVEL`` (``arithmetic-test:1``): the
+  generated problems of ``harness.data.arithmetic`` (question, reasoning, answer columns).
+  The test split is evaluation-only.
 - a ``.parquet``, ``.jsonl`` / ``.json`` (JSON Lines, or one JSON array) or ``.csv`` path.
 - a directory: a local copy of a hub dataset repository (``git clone`` of
   ``huggingface.co/datasets/...``), loaded with ``datasets.load_dataset`` like a hub id.
@@ -12,8 +15,8 @@ DataFrame of raw rows, exactly as stored (strings stay strings):
   the split defaults to the one the seed uses for known ids, else ``train`` or the only one).
 
 Every failure is a one-line :class:`DataError`. :func:`eval_only_reason` says why a
-source must never be used for training (the GSM8K test split under any name, any split
-called ``test``). Not handled here: which columns a source has (``recipes``), filtering
+source must never be used for training (the GSM8K test split under any name, the
+arithmetic test split at any level, any split called ``test``). Not handled here: which columns a source has (``recipes``), filtering
 and formatting (``prepare``).
 """
 
@@ -21,13 +24,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from reasoning_kit import jsonl
+
 GSM8K_DIR = Path(__file__).resolve().parent.parent / "datasets" / "gsm8k"
 BUILTIN = {"gsm8k": GSM8K_DIR / "train.jsonl", "gsm8k-test": GSM8K_DIR / "test.jsonl"}
 EVAL_ONLY = {"gsm8k-test"}
+ARITHMETIC = {"arithmetic": "train", "arithmetic-test": "test"}  # dataset name -> split of harness.data.arithmetic
+_ARITHMETIC_NAME = re.compile(r"(arithmetic(?:-test)?)(?::(.*))?", re.S)  # name, then an optional ":LEVEL"
 FILE_TYPES = (".parquet", ".jsonl", ".json", ".csv")
 # Hub ids whose split/config the recipes know: the seed's dataset and GSM8K's hub copy.
 HUB_DEFAULTS = {
@@ -46,7 +54,7 @@ class Source:
     """Raw rows of one dataset argument."""
 
     name: str  # the argument as given (for messages)
-    kind: str  # "builtin", "file", "directory" or "hub"
+    kind: str  # "builtin", "generated", "file", "directory" or "hub"
     location: str  # the file path, or "hub id (split)"
     frame: object  # pandas.DataFrame
 
@@ -69,10 +77,33 @@ def _digest(path: Path) -> tuple[int, str]:
     return len(data), hashlib.sha256(data).hexdigest()
 
 
+def arithmetic_split(dataset: str) -> tuple[str, int] | None:
+    """(split, level) for ``arithmetic[-test][:LEVEL]``, None for other names; DataError for a bad level."""
+    from . import arithmetic
+
+    m = _ARITHMETIC_NAME.fullmatch(dataset)
+    if m is None:
+        return None
+    name, level = m.group(1), m.group(2)
+    if level is None:
+        return ARITHMETIC[name], arithmetic.DEFAULT_LEVEL
+    if level not in {str(k) for k in arithmetic.LEVELS}:
+        levels = ", ".join(map(str, arithmetic.LEVELS))
+        raise DataError(f"{dataset!r}: unknown arithmetic difficulty {level!r} (levels {levels}, e.g. {name}:1)")
+    return ARITHMETIC[name], int(level)
+
+
+def train_counterpart(dataset: str) -> str:
+    """The training set to suggest instead of the evaluation-only ``dataset``."""
+    return "arithmetic" if _ARITHMETIC_NAME.fullmatch(str(dataset)) else "gsm8k"
+
+
 def eval_only_reason(dataset: str, split: str | None = None) -> str | None:
     """Why ``dataset`` is reserved for evaluation, or None if it may be trained on."""
     if dataset in EVAL_ONLY:
         return f"{dataset!r} is the GSM8K test split"
+    if (m := _ARITHMETIC_NAME.fullmatch(dataset)) and ARITHMETIC[m.group(1)] == "test":
+        return f"{dataset!r} is the arithmetic test split"
     if split == "test":
         return f"split 'test' of {dataset!r} is a test split"
     path = Path(dataset).expanduser()
@@ -86,6 +117,8 @@ def eval_only_reason(dataset: str, split: str | None = None) -> str | None:
 def load_source(dataset: str, split: str | None = None) -> Source:
     """Load the raw rows of ``dataset`` (see the module docstring); raise DataError."""
     dataset = str(dataset)
+    if (arith := arithmetic_split(dataset)) is not None:
+        return _arithmetic_source(dataset, *arith)
     if dataset in BUILTIN:
         path = BUILTIN[dataset]
         return Source(dataset, "builtin", str(path), read_file(path))
@@ -97,6 +130,21 @@ def load_source(dataset: str, split: str | None = None) -> Source:
         return Source(dataset, "file", str(path), read_file(path))
     frame, where = load_hub(dataset, split)
     return Source(dataset, "hub", where, frame)
+
+
+def _arithmetic_source(dataset: str, split: str, level: int) -> Source:
+    """Generated arithmetic problems as question / reasoning / answer rows (the ``generic`` layout)."""
+    import pandas as pd
+
+    from . import arithmetic
+
+    problems = arithmetic.generate(split, level)
+    frame = pd.DataFrame(
+        {"question": [p.question for p in problems], "reasoning": [p.reasoning for p in problems],
+         "answer": [str(p.answer) for p in problems]}
+    )  # fmt: skip
+    where = f"harness.data.arithmetic ({split} split, level {level}, {len(problems)} problems)"
+    return Source(dataset, "generated", where, frame)
 
 
 def read_file(path: Path):
@@ -135,14 +183,10 @@ def _read_json_rows(path: Path) -> list[dict]:
         numbered = list(enumerate(rows, 1))
         what = "item"
     else:
-        numbered = []
-        for lineno, line in enumerate(text.split("\n"), 1):  # JSON Lines: "\n" only (U+2028 is string data)
-            if not line.strip():
-                continue
-            try:
-                numbered.append((lineno, json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"cannot read {path}: line {lineno} is not valid JSON ({exc.msg})") from None
+        numbered, bad = jsonl.parse(text)  # "\n" only: U+2028 is string data
+        if bad:
+            number, reason = bad[0]
+            raise DataError(f"cannot read {path}: line {number} is {reason}")
         what = "line"
     for n, row in numbered:
         if not isinstance(row, dict):

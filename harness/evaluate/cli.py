@@ -28,12 +28,14 @@ from harness.cliutil import UserError, spec_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed (only when --temperature > 0).")
 @click.option("--stop-at-solution-end/--no-stop-at-solution-end", default=True, show_default=True,
               help="Stop a prompt right after the solution end tag (else only at EOS or the budget).")
+@click.option("--constrained", is_flag=True,
+              help="Decode through the spec's grammar (llguidance; extra 'constrained'): every output is valid.")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Output directory (resumes if it holds outputs.jsonl).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def eval_group(ctx: click.Context, spec, model, adapter, dataset, limit, batch_size, max_new_tokens, backend,
-               prompt_style, temperature, top_p, seed, stop_at_solution_end, device, out_dir, quiet) -> None:
+               prompt_style, temperature, top_p, seed, stop_at_solution_end, constrained, device, out_dir, quiet) -> None:
     """Measure format compliance and answer accuracy of MODEL (+ ADAPTER) on a dataset.
 
     \b
@@ -57,7 +59,7 @@ def eval_group(ctx: click.Context, spec, model, adapter, dataset, limit, batch_s
             spec, model, adapter=adapter, dataset=dataset, limit=limit, batch_size=batch_size,
             max_new_tokens=max_new_tokens, backend=backend, out_dir=out_dir, prompt_style=prompt_style,
             sampling={"temperature": temperature, "top_p": top_p, "seed": seed}, progress=not quiet,
-            stop_at_solution_end=stop_at_solution_end, device=device,
+            stop_at_solution_end=stop_at_solution_end, device=device, constrained=constrained,
         )
     except (EvalError, OutputError) as exc:
         raise UserError(str(exc)) from None

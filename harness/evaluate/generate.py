@@ -10,7 +10,9 @@ string in the generated text (:class:`StopAfterString` checks the decoded tail e
 :func:`finish` then cuts each row the same way afterwards: at the first EOS token (kept, so
 the validator sees the EOS string the model produced) or right after the stop string,
 whichever comes first, so padding added to finished rows is never part of a completion
-even when pad == EOS. Not handled: beam search, speculative decoding, streaming.
+even when pad == EOS. With ``constrained`` (a spec), decoding goes through the llguidance
+logits processor of ``harness.constrained``, so every completion is valid for the spec.
+Not handled: beam search, speculative decoding, streaming.
 """
 
 from __future__ import annotations
@@ -129,8 +131,10 @@ class HFBackend:
 
     name = "hf"
 
-    def __init__(self, model, tokenizer, *, max_new_tokens: int = 512, sampling: Sampling | None = None, stop: str | None = None):
+    def __init__(self, model, tokenizer, *, max_new_tokens: int = 512, sampling: Sampling | None = None, stop: str | None = None,
+                 constrained=None):
         self.model, self.tokenizer = model, tokenizer
+        self.constrained = constrained  # a FormatSpec: decode through harness.constrained (valid by construction)
         self.max_new_tokens = max_new_tokens
         self.sampling = Sampling.from_any(sampling)
         self.stop = stop
@@ -168,6 +172,14 @@ class HFBackend:
             from transformers import StoppingCriteriaList
 
             kwargs["stopping_criteria"] = StoppingCriteriaList([_stopping_criteria_class()(self.tokenizer, self.stop, ids.shape[1])])
+        if self.constrained is not None:
+            from transformers import LogitsProcessorList
+
+            from harness.constrained import processor
+
+            kwargs["logits_processor"] = LogitsProcessorList([processor(
+                self.constrained, self.tokenizer, eos_ids=self.eos_ids, max_new_tokens=self.max_new_tokens,
+                prompt_width=ids.shape[1])])
         if not self.sampling.greedy:
             torch.manual_seed(self.sampling.seed + self._batches)
         self._batches += 1

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from harness import outputs as policy
+from reasoning_kit import jsonl
 
 from . import EvalError
 
@@ -68,17 +69,19 @@ def read_outputs(out_dir: Path) -> dict[str, dict]:
         finally:
             os.close(fd)
         data = data[:keep]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EvalError(f"{path} is not UTF-8 text (invalid byte at offset {exc.start}); use another --out") from None
+    parsed, bad = jsonl.parse(text)
     rows: dict[str, dict] = {}
-    for i, line in enumerate(data.decode("utf-8").splitlines()):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            raise EvalError(f"{path}:{i + 1}: not valid JSON; fix or delete that line, then run again") from None
+    for number, row in parsed:
         if not isinstance(row, dict) or "id" not in row:
-            raise EvalError(f"{path}:{i + 1}: a row without an 'id'; fix or delete that line, then run again")
+            bad.append((number, "a row without an 'id'"))
+            continue
         rows[str(row["id"])] = row
+    if bad:
+        raise EvalError(f"{jsonl.summarise(str(path), sorted(bad))}; fix or delete those lines, then run again")
     return rows
 
 
@@ -93,7 +96,7 @@ class OutputsWriter:
             raise EvalError(str(exc)) from None
 
     def write(self, row: dict) -> None:
-        self.fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.fh.write(jsonl.dumps(row))
         self.fh.flush()
 
     def sync(self) -> None:

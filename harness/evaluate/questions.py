@@ -1,7 +1,8 @@
 """Evaluation questions: ``[{id, question, answer}]`` for a dataset name or file.
 
 A thin adapter over ``harness.data.prepare.eval_questions`` (the vendored GSM8K splits,
-hub ids and local files, gold answers normalised there): ids become strings (outputs.jsonl
+the generated ``arithmetic-test[:LEVEL]`` problems, hub ids and local files, gold answers
+normalised there): ids become strings (outputs.jsonl
 keys, which resuming relies on) and data errors become one-line EvalErrors. Not handled
 here: which datasets exist or how gold answers are parsed (see ``harness.data``).
 """

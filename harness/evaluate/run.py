@@ -79,6 +79,7 @@ class EvalSettings:
     progress: bool = True
     stop_at_solution_end: bool = True
     device: str | None = None
+    constrained: bool = False  # decode through the spec's grammar (hf backend, llguidance)
 
     @classmethod
     def of(cls, **options) -> "EvalSettings":
@@ -119,16 +120,29 @@ def check_device(device: str) -> None:
         raise EvalError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
 
 
-def _make_backend(backend: str, model: str, adapter, tok, hf_model, *, max_new_tokens, sampling, stop):
+def _make_backend(backend: str, model: str, adapter, tok, hf_model, *, max_new_tokens, sampling, stop, constrained=None):
     if backend == "hf":
         from .generate import HFBackend
 
-        return HFBackend(hf_model, tok, max_new_tokens=max_new_tokens, sampling=sampling, stop=stop)
+        return HFBackend(hf_model, tok, max_new_tokens=max_new_tokens, sampling=sampling, stop=stop, constrained=constrained)
     from .loading import generation_eos_ids
     from .vllm_backend import VLLMBackend
 
     return VLLMBackend(model, tok, adapter=adapter, max_new_tokens=max_new_tokens, sampling=sampling, stop=stop,
                        eos_ids=generation_eos_ids(model, tok))
+
+
+def _check_constrained(spec: FormatSpec, backend: str) -> None:
+    """EvalError unless --constrained can run: the hf backend, llguidance, a portable spec."""
+    from harness.constrained import ConstrainedError, grammar, require_engine
+
+    if backend != "hf":
+        raise EvalError("--constrained needs --backend hf (it decodes through a transformers logits processor)")
+    try:
+        require_engine()
+        grammar(spec)
+    except ConstrainedError as exc:
+        raise EvalError(str(exc)) from None
 
 
 def evaluate(spec, model: str, *, adapter: str | None = None, out_dir, settings: EvalSettings | None = None,
@@ -147,6 +161,8 @@ def evaluate(spec, model: str, *, adapter: str | None = None, out_dir, settings:
     out = Path(out_dir)
     check_out_dir(out)
     where, adapter_dir = resolve_sources(model, adapter)
+    if s.constrained:
+        _check_constrained(spec, s.backend)
     if s.backend == "vllm":
         from .vllm_backend import require_vllm
 
@@ -168,7 +184,7 @@ def evaluate(spec, model: str, *, adapter: str | None = None, out_dir, settings:
         "max_new_tokens": s.max_new_tokens,
         "sampling": s.sampling.to_dict(),
         "stop_at_solution_end": s.stop_at_solution_end,
-    }
+    } | ({"constrained": True} if s.constrained else {})
     done = read_outputs(out)
     run = check_settings(out, settings_record, bool(done))
     try:
@@ -197,6 +213,7 @@ def evaluate(spec, model: str, *, adapter: str | None = None, out_dir, settings:
             "max_new_tokens": s.max_new_tokens,
             "sampling": s.sampling.to_dict(),
             "stop_at_solution_end": s.stop_at_solution_end,
+            "constrained": s.constrained,
             "device": info["device"],
             "model_info": info,
             "prompt_example": run.get("prompt_example"),
@@ -247,7 +264,8 @@ def _generate(job: _Job, pending, done, question_ids) -> dict:
     ids = encode_prompts(tok, prompts, s.prompt_style)
     order = sorted(range(len(pending)), key=lambda i: -len(ids[i]))
     gen = _make_backend(s.backend, job.model, job.adapter, tok, hf_model, max_new_tokens=s.max_new_tokens,
-                        sampling=s.sampling, stop=spec.tags.solution_end if s.stop_at_solution_end else None)
+                        sampling=s.sampling, stop=spec.tags.solution_end if s.stop_at_solution_end else None,
+                        constrained=spec if s.constrained else None)
     prior = [done[i] for i in done if i in question_ids]
     valid, seen = sum(r["valid"] for r in prior), len(prior)
     total = len(question_ids)

@@ -1,8 +1,8 @@
 """The effective GRPO config: the spec's [grpo] table, then command-line overrides, checked.
 
 :func:`resolve_config` applies overrides (named options and ``--set key=value``) through the
-spec's typed builder, so wrong types and unknown keys read as in a spec file, then
-:func:`check` lists every out-of-range value at once. :func:`loading_config` gives the model
+spec's typed builder, so wrong types, unknown keys and values out of range read as in a spec
+file, every problem at once. :func:`loading_config` gives the model
 settings as a ``TrainConfig``, the type the training backends load models from, and
 :func:`base_model` says which base model a run uses. Not handled: loading models or data.
 """
@@ -18,7 +18,8 @@ from reasoning_kit.grpo_config import GRPOTrainConfig
 from reasoning_kit.spec import FormatSpec
 from reasoning_kit.train_config import TrainConfig
 
-from harness.train.config import _as_table, apply_overrides
+from harness.train import config as train_config
+from harness.train.config import _as_table
 
 from . import GRPOError
 
@@ -36,49 +37,15 @@ OPTION_KEYS = {
     "eval_limit": "eval_limit",
 }
 
-_POSITIVE = (
-    "max_seq_length", "lora_r", "lora_alpha", "num_generations", "per_device_train_batch_size",
-    "gradient_accumulation_steps", "logging_steps", "max_steps", "eval_max_new_tokens", "eval_batch_size",
-)
-_NON_NEGATIVE = (
-    "dataset_limit", "max_prompt_length", "max_completion_length", "save_steps", "sample_every", "eval_limit",
-    "weight_decay", "lora_dropout", "max_minutes", "beta", "top_k", "min_p", "temperature",
-)
 # [grpo] keys that load the model, as the [train] keys of the same name.
 _LOADING = ("backend", "precision", "max_seq_length", "load_in_4bit", "lora_r", "lora_alpha", "lora_dropout",
             "target_modules", "gradient_checkpointing", "gpu_memory_utilization", "seed", "optim")
 
 
-def resolve_config(base: GRPOTrainConfig, overrides: dict[str, Any] | None = None) -> GRPOTrainConfig:
-    """``base`` with ``overrides`` (None values skipped) applied, then checked; GRPOError on problems."""
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    cfg = apply_overrides(base, overrides, "grpo", GRPOError) if overrides else base
-    return check(cfg)
-
-
-def check(cfg: GRPOTrainConfig) -> GRPOTrainConfig:
-    """Reject values out of range, all at once; return ``cfg``."""
-    problems = [f"grpo.{k} must be at least 1, got {getattr(cfg, k)}" for k in _POSITIVE if getattr(cfg, k) < 1]
-    problems += [f"grpo.{k} must not be negative, got {getattr(cfg, k)}" for k in _NON_NEGATIVE if getattr(cfg, k) < 0]
-    if cfg.num_generations == 1:
-        problems.append("grpo.num_generations must be at least 2 (GRPO compares completions of the same prompt)")
-    if cfg.learning_rate <= 0:
-        problems.append(f"grpo.learning_rate must be positive, got {cfg.learning_rate}")
-    if not 0 <= cfg.warmup_ratio < 1:
-        problems.append(f"grpo.warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}")
-    if not 0 < cfg.top_p <= 1:
-        problems.append(f"grpo.top_p must be in (0, 1], got {cfg.top_p}")
-    if cfg.min_p >= 1:
-        problems.append(f"grpo.min_p must be below 1, got {cfg.min_p}")
-    if cfg.max_prompt_length and cfg.max_prompt_length >= cfg.max_seq_length:
-        problems.append(f"grpo.max_prompt_length ({cfg.max_prompt_length}) must be below max_seq_length ({cfg.max_seq_length})")
-    if not cfg.target_modules:
-        problems.append("grpo.target_modules must name at least one module")
-    if not 0 < cfg.gpu_memory_utilization <= 1:
-        problems.append(f"grpo.gpu_memory_utilization must be in (0, 1], got {cfg.gpu_memory_utilization}")
-    if problems:
-        raise GRPOError("invalid grpo option: " + "; ".join(problems))
-    return cfg
+def resolve_config(base: GRPOTrainConfig, overrides: dict[str, Any] | None = None, *,
+                   offline: bool = False) -> GRPOTrainConfig:
+    """``base`` (with the [grpo.offline] preset when ``offline``) and ``overrides`` applied, checked; GRPOError on problems."""
+    return train_config.resolve_config(base, overrides, offline=offline, table_name="grpo", error=GRPOError)
 
 
 def adapter_base(adapter: str | Path) -> str | None:
@@ -118,4 +85,7 @@ def output_path(cfg: GRPOTrainConfig, spec: FormatSpec) -> Path:
 
 
 def config_dict(cfg: GRPOTrainConfig) -> dict:
-    return _as_table(cfg)
+    """The config as plain JSON-ready data (the offline preset left out: it is already applied or unused)."""
+    table = _as_table(cfg)
+    table.pop("offline", None)
+    return table

@@ -14,7 +14,7 @@ Then, as the seed notebook: prompt lengths are counted with the tokenizer,
 ``max_prompt_length - 1`` are dropped, and ``max_completion_length`` = ``max_seq_length -
 max_prompt_length`` unless set. Problems that contain one of the spec's tags or
 end-of-sequence strings are dropped too (the rewards could not tell them from the output).
-Evaluation-only sources (GSM8K test) are refused. Not handled: tokenization for training
+Evaluation-only sources (GSM8K test, ``arithmetic-test``) are refused. Not handled: tokenization for training
 (TRL does it).
 """
 
@@ -27,7 +27,7 @@ from reasoning_kit.spec import FormatSpec
 from reasoning_kit.template import prompt_messages, render
 
 from harness.data.prepare import count_tokens, eval_questions
-from harness.data.sources import DataError, eval_only_reason
+from harness.data.sources import DataError, eval_only_reason, train_counterpart
 from harness.stats import percentiles, quantile
 
 from . import GRPOError
@@ -44,10 +44,10 @@ class PromptData:
 
 
 def refuse_eval_split(dataset: str, split: str | None) -> None:
-    """GRPOError when ``dataset`` (``split``) is reserved for evaluation (the GSM8K test split)."""
+    """GRPOError when ``dataset`` (``split``) is reserved for evaluation (GSM8K test, arithmetic-test)."""
     reason = eval_only_reason(str(dataset), split)
     if reason:
-        raise GRPOError(f"{reason}: it is for evaluation only; train GRPO on gsm8k or another training set")
+        raise GRPOError(f"{reason}: it is for evaluation only; train GRPO on {train_counterpart(dataset)} or another training set")
 
 
 def prepare_prompts(

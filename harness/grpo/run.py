@@ -65,7 +65,7 @@ def grpo_args(cfg: GRPOTrainConfig, *, output_dir: Path, max_completion_length: 
         beta=cfg.beta,
         bf16=bf16,
         fp16=fp16,
-        report_to="none",
+        report_to=cfg.report_to,
         logging_first_step=True,
         disable_tqdm=not progress,
         dataloader_pin_memory=not cpu,
@@ -188,7 +188,7 @@ class GRPORecipe:
 def _load(name: str, backend, cfg: GRPOTrainConfig, spec: FormatSpec, notes: list[str]):
     """(model with trainable LoRA, tokenizer, loading TrainConfig, tokenizer report)."""
     from harness import models
-    from harness.train.checks import check_tokenizer
+    from harness.audit.tokens import check_tokenizer
 
     tc = loading_config(cfg, spec.train)
     if cfg.adapter and name == "unsloth":
@@ -196,7 +196,6 @@ def _load(name: str, backend, cfg: GRPOTrainConfig, spec: FormatSpec, notes: lis
         from unsloth import FastLanguageModel
 
         from harness.train.backends.unsloth import from_pretrained_kwargs, vllm_available
-        from reasoning_kit.template import chat_template
 
         kwargs = from_pretrained_kwargs(tc, str(models.adapter_path(cfg.adapter)), vllm=vllm_available())
         try:
@@ -204,7 +203,7 @@ def _load(name: str, backend, cfg: GRPOTrainConfig, spec: FormatSpec, notes: lis
         except (OSError, ValueError, RuntimeError) as exc:
             raise GRPOError(f"cannot load adapter {cfg.adapter!r} with unsloth: {models.first_line(exc)}") from None
         notes.extend(models.fix_tokenizer(tokenizer, model.config))
-        tokenizer.chat_template = chat_template(spec)
+        models.set_spec_templates(tokenizer, spec)
     else:
         model, tokenizer = backend.load_base(tc, spec, notes)
     report = check_tokenizer(spec, tokenizer, fix=True)

@@ -6,11 +6,11 @@ so unsloth, which must come first) is loaded.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from transformers import TrainerCallback
 
+from reasoning_kit import jsonl
 from reasoning_kit.spec import FormatSpec
 
 
@@ -40,8 +40,8 @@ class SampleWriter(TrainerCallback):
                     "prompt": prompt,
                     "completion": completion,
                     "rewards": {n: (v[i] if i < len(v) else None) for n, v in rewards.items()},
-                    "errors": list(validate(self.spec, completion).codes),
+                    "errors": list(validate(self.spec, completion, transcript=False).codes),
                 }
-                fh.write(json.dumps(row, default=str) + "\n")
+                fh.write(jsonl.dumps(row))
                 self.written += 1
         return control

@@ -1,7 +1,7 @@
 """``reasoning-kit train``: supervised fine-tuning into the spec's format.
 
 - ``config``: the spec's [train] table + command-line overrides (+ the --offline preset), checked.
-- ``checks``: tokenizer checks before training (pad != eos, the spec's EOS, how tags tokenize).
+- tokenizer checks before training (pad != eos, the spec's EOS, how tags tokenize): ``harness.audit.tokens``.
 - ``backends``: ``unsloth`` (GPU, the seed's calls), ``hf`` (transformers + PEFT + TRL, CPU or
   GPU), and ``auto``; unsloth is imported only by its backend, before transformers/trl/peft.
 - ``callbacks``: loss curve / throughput recording and Ctrl-C -> checkpoint.

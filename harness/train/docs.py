@@ -11,7 +11,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from reasoning_kit.train_config import OfflinePreset, TrainConfig
+from reasoning_kit.schema import Preset, range_text
+from reasoning_kit.train_config import OFFLINE, TrainConfig
 
 START, END = "<!-- train-keys:start -->", "<!-- train-keys:end -->"
 DOC = Path(__file__).resolve().parents[2] / "docs" / "train.md"
@@ -28,18 +29,24 @@ def _value(v) -> str:
 
 
 def _table(cls) -> list[str]:
-    rows = ["| key | default | meaning |", "|---|---|---|"]
+    rows = ["| key | default | range | meaning |", "|---|---|---|---|"]
     for f in dataclasses.fields(cls):
-        if dataclasses.is_dataclass(f.default):
+        if dataclasses.is_dataclass(f.default) or isinstance(f.default, Preset):
             continue
         text = f.metadata["help"].replace("|", "\\|")
-        rows.append(f"| `{f.name}` | `{_value(f.default)}` | {text} |")
+        rows.append(f"| `{f.name}` | `{_value(f.default)}` | {range_text(f.metadata)} | {text} |")
+    return rows
+
+
+def preset_table(preset: Preset) -> list[str]:
+    rows = ["| key | value | why |", "|---|---|---|"]
+    rows += [f"| `{k}` | `{_value(v)}` | {preset.note(k)} |" for k, v in preset.values]
     return rows
 
 
 def keys_markdown() -> str:
     lines = ["### `[train]`", "", *_table(TrainConfig), "", "### `[train.offline]` (the `--offline` preset)", "",
-             *_table(OfflinePreset)]
+             *preset_table(OFFLINE)]
     return "\n".join(lines) + "\n"
 
 

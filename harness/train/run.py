@@ -77,7 +77,7 @@ class SFTRecipe:
         from harness.data.prepare import prepare_dataset
         from harness.models import align_model_tokens
 
-        from .checks import check_tokenizer
+        from harness.audit.tokens import check_tokenizer
         from .sft import training_columns
 
         cfg, spec = self.cfg, self.spec

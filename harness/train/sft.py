@@ -2,7 +2,7 @@
 
 :func:`sft_args` maps a [train] config to ``trl.SFTConfig`` keyword arguments: the seed's
 arguments (dataset_text_field "text", batch size, bf16/fp16, accumulation, warm-up, epochs,
-lr, logging, optimizer, weight decay, schedule, seed, report_to "none") plus what the seed
+lr, logging, optimizer, weight decay, schedule, seed; report_to from [train], "none" by default) plus what the seed
 leaves implicit (``max_length`` = max_seq_length, since TRL's default of 1024 would cut the
 seed's own examples; ``max_steps``; packing; checkpoints only when asked; token counting).
 
@@ -51,7 +51,7 @@ def sft_args(
         weight_decay=cfg.weight_decay,
         lr_scheduler_type=cfg.lr_scheduler_type,
         seed=cfg.seed,
-        report_to="none",
+        report_to=cfg.report_to,
         # What the seed leaves to defaults or to its notebook:
         output_dir=str(output_dir),
         max_steps=cfg.max_steps,

@@ -72,7 +72,6 @@ def load_base(cfg: TrainConfig, spec: FormatSpec, notes: list[str]):
     from unsloth import FastLanguageModel
 
     from harness import models
-    from reasoning_kit.template import chat_template
 
     vllm = vllm_available()
     notes.append(f"unsloth fast_inference={vllm} ({'vLLM installed' if vllm else 'vLLM not installed'})")
@@ -82,7 +81,7 @@ def load_base(cfg: TrainConfig, spec: FormatSpec, notes: list[str]):
     except (OSError, ValueError) as exc:
         raise models.ModelLoadError(f"cannot load {cfg.model!r} with unsloth: {str(exc).strip().splitlines()[0]}") from None
     notes.extend(models.fix_tokenizer(tokenizer, model.config))
-    tokenizer.chat_template = chat_template(spec)
+    models.set_spec_templates(tokenizer, spec)
     return model, tokenizer
 
 

@@ -1,6 +1,12 @@
-"""Tokenizer checks before training, against the spec.
+"""How the spec's tags and EOS strings tokenize, and the tokenizer check before training.
 
-:func:`check_tokenizer` makes sure that
+:func:`string_facts` says, for one tag or EOS string: its tokens, whether it is one token of
+the vocabulary, a *special* token (``decode(..., skip_special_tokens=True)`` drops it), missing
+from the vocabulary (the tokenizer cannot write it: it decodes to something else, e.g. an
+unknown token), and next to which whitespace BPE merges it (its tokens change when a space or
+newline stands before or after it, so the model sees two spellings of one tag).
+
+:func:`check_tokenizer` (run by ``train`` and ``grpo`` before the data loads) makes sure that
 
 1. the pad token exists and differs from EOS (fixed the way Unsloth does, via
    ``harness.models.fix_tokenizer``; with ``fix=False`` this is an error), since a pad equal
@@ -13,7 +19,8 @@
    flagged, because ``decode(..., skip_special_tokens=True)`` would drop it and the validator
    would never see it.
 
-Not handled: resizing the model for a new pad token or telling the model about a new EOS
+Not handled: merges with non-whitespace neighbours; SentencePiece tokenizers that add a dummy
+prefix space may report a whitespace merge for a tag written at the start of a text. Resizing the model for a new pad token or telling the model about a new EOS
 (``harness.models.align_model_tokens``), data formatting.
 """
 
@@ -23,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 
 from reasoning_kit.spec import FormatSpec
 
-from . import TrainError
+from harness.train import TrainError
 
 
 @dataclass(frozen=True)
@@ -111,3 +118,50 @@ def check_tokenizer(spec: FormatSpec, tokenizer, *, fix: bool = True) -> Tokeniz
         elif not t.roundtrip:
             warnings.append(f"tag {t.tag!r} does not survive encode/decode: {tokenizer.decode(list(t.ids))!r}")
     return TokenizerReport(tokenizer.eos_token, tokenizer.pad_token, fixes, tags, warnings)
+
+
+# Whitespace that may stand next to a tag in templates and completions.
+NEIGHBOURS = (" ", "\n")
+
+
+@dataclass(frozen=True)
+class StringFacts:
+    """How one tag or EOS string fares with a tokenizer."""
+
+    text: str
+    ids: tuple[int, ...]
+    pieces: tuple[str, ...]
+    in_vocab: bool  # one token of the vocabulary
+    special: bool  # dropped by decode(skip_special_tokens=True)
+    missing: bool  # decode(encode(text)) != text: the tokenizer cannot write it (unknown token)
+    whitespace_merges: tuple[str, ...]  # contexts such as "' '+tag" whose tokens differ from the parts'
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.ids)
+
+
+def _encode(tokenizer, text: str) -> list[int]:
+    return list(tokenizer.encode(text, add_special_tokens=False))
+
+
+def whitespace_merges(tokenizer, text: str) -> tuple[str, ...]:
+    """Contexts (``repr(ws)+tag`` / ``tag+repr(ws)``) where ``text`` and the whitespace do not tokenize apart."""
+    alone = _encode(tokenizer, text)
+    out = []
+    for ws in NEIGHBOURS:
+        if _encode(tokenizer, ws + text) != _encode(tokenizer, ws) + alone:
+            out.append(f"{ws!r}+tag")
+        if _encode(tokenizer, text + ws) != alone + _encode(tokenizer, ws):
+            out.append(f"tag+{ws!r}")
+    return tuple(out)
+
+
+def string_facts(tokenizer, text: str) -> StringFacts:
+    ids = tuple(_encode(tokenizer, text))
+    pieces = tuple(str(p) for p in tokenizer.convert_ids_to_tokens(list(ids)))
+    special = text in _special_strings(tokenizer)
+    missing = tokenizer.decode(list(ids), skip_special_tokens=False) != text
+    in_vocab = len(ids) == 1 and not missing and text in tokenizer.get_vocab()
+    merges = () if special or missing else whitespace_merges(tokenizer, text)
+    return StringFacts(text, ids, pieces, in_vocab, special, missing, merges)

@@ -1,11 +1,11 @@
-"""Tokenizer checks against the spec: pad != eos, the spec's EOS, how tags tokenize."""
+"""harness.audit.tokens.check_tokenizer (run by train and grpo): pad != eos, the spec's EOS, how tags tokenize."""
 
 from __future__ import annotations
 
 import pytest
 
 from harness.train import TrainError
-from harness.train.checks import check_tokenizer, tag_tokens
+from harness.audit.tokens import check_tokenizer, tag_tokens
 from reasoning_kit.spec import load_spec, parse_spec
 from tests.tiny import corpus, make_tokenizer
 
