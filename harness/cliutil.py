@@ -2,7 +2,8 @@
 
 Library errors that a user can fix (a bad spec, a missing file, a bad column) become
 :class:`UserError`: click prints ``Error: <one line>`` and exits with status 2, never a
-traceback.
+traceback. Ctrl-C ends every command the same way (:func:`exit_interrupted`): one line saying
+what is kept and how to continue, exit status 130.
 """
 
 from __future__ import annotations
@@ -19,6 +20,17 @@ class UserError(click.ClickException):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()) if "\n" in str(message) else str(message))
+
+
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process stopped by Ctrl-C
+
+
+def exit_interrupted(message: str):
+    """Print ``message`` (what is kept, how to continue) on stderr and exit with status 130."""
+    import sys
+
+    click.echo(f"\n{message}", err=True)
+    sys.exit(INTERRUPTED)
 
 
 def load_spec_or_fail(value: str):

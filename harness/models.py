@@ -76,9 +76,17 @@ def _looks_like_path(source: str) -> bool:
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def first_line(exc: BaseException) -> str:
+    """The first line of an error (with the next one when it ends in ':', as PyTorch's "Error(s) in ...:")."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    if lines[0].endswith(":") and len(lines) > 1:
+        return f"{lines[0]} {lines[1]}"
+    return lines[0]
+
+
+_first_line = first_line
 
 
 def resolve(source: str, *, progress: bool = True) -> str:
@@ -291,6 +299,20 @@ def align_model_tokens(model, tokenizer) -> None:
             gen.eos_token_id = [tokenizer.eos_token_id, *eos] if eos else tokenizer.eos_token_id
 
 
+def eos_text(spec, tokenizer) -> str:
+    """The EOS string the spec's template writes: the tokenizer's EOS token, else the spec's first EOS."""
+    eos = getattr(tokenizer, "eos_token", None)
+    return eos if eos else spec.eos[0]
+
+
+def eos_token_ids(generation_eos, tokenizer) -> list[int]:
+    """Token ids that end generation: a generation config's ``eos_token_id`` (int, list or None) + the tokenizer's."""
+    ids = list(generation_eos) if isinstance(generation_eos, (list, tuple)) else ([] if generation_eos is None else [generation_eos])
+    if getattr(tokenizer, "eos_token_id", None) is not None:
+        ids.append(tokenizer.eos_token_id)
+    return sorted(set(ids))
+
+
 def _hub_error(source: str, exc: BaseException) -> ModelLoadError:
     return ModelLoadError(
         f"cannot load {source!r}: {_first_line(exc)} (offline? use a local model directory, a .gguf file or the "
@@ -351,9 +373,12 @@ def load_model(source: str, *, dtype=None, device=None):
 
     where = resolve(source)
     dtype = dtype or default_dtype(device)
+    _check_readable(where)
     try:
         model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, *_weights_errors()) as exc:
+        if Path(where).is_dir():
+            raise ModelLoadError(f"cannot load the model in {where}: {_first_line(exc)}") from None
         raise _hub_error(source, exc) from None
     drop_quantization(model)
     if device is not None:
@@ -377,7 +402,27 @@ def load_adapter(model, adapter_dir: str | Path, *, is_trainable: bool = False):
     from peft import PeftModel
 
     path = adapter_path(adapter_dir)
+    _check_readable(path)
     try:
         return PeftModel.from_pretrained(model, str(path), is_trainable=is_trainable)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, *_weights_errors()) as exc:
         raise ModelLoadError(f"cannot load adapter {adapter_dir}: {_first_line(exc)}") from None
+
+
+def _weights_errors() -> tuple[type[BaseException], ...]:
+    """Errors a damaged weights file raises (safetensors' own error type is not an OSError)."""
+    try:
+        from safetensors import SafetensorError
+    except ImportError:
+        return ()
+    return (SafetensorError,)
+
+
+def _check_readable(directory) -> None:
+    """ModelLoadError naming a weights or config file in ``directory`` this process cannot read."""
+    path = Path(str(directory))
+    if not path.is_dir():
+        return
+    for f in sorted(path.iterdir()):
+        if f.suffix in (".safetensors", ".bin", ".json") and f.is_file() and not os.access(f, os.R_OK):
+            raise ModelLoadError(f"cannot read {f}: permission denied")

@@ -32,6 +32,7 @@ SPEC_VERSION = 1
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
 TAG_NAMES = ("reasoning_start", "reasoning_end", "solution_start", "solution_end")
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_][A-Za-z0-9_]*)\}(?!\})")  # {name}, not {{name}}
+SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,99}")  # a spec name becomes a path part: no /, no leading .
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,6 +199,10 @@ def parse_spec(text: str, source: str = "<string>") -> FormatSpec:
         problems += _placeholder_problems("prompt.generation", prompt.generation, lines)
     if output is not None and not output.eos:
         problems.append(Problem("output.eos", "list at least one end-of-sequence string", lines.line("output.eos")))
+    name = data.get("name")
+    if isinstance(name, str) and not SAFE_NAME.fullmatch(name):
+        problems.append(Problem("name", f"{name!r} is not a safe name: use letters, digits, '-', '_' and '.', "
+                                "not starting with '.' (it becomes part of output paths)", lines.line("name")))
     if problems or top is None:
         raise SpecError(source, problems)
     return FormatSpec(
@@ -236,7 +241,7 @@ def load_spec(spec: str | Path = "working_out") -> FormatSpec:
         names = ", ".join(shipped_specs())
         raise SpecError(str(spec), [Problem("<file>", f"no such spec file (shipped specs: {names})")])
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a UTF-8 byte-order mark is not part of the TOML
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(str(path), [Problem("<file>", f"cannot read: {exc}")]) from None
     return parse_spec(text, source=str(path))

@@ -121,7 +121,7 @@ class TestPrepareCmd:
     def test_errors_are_one_line_and_keep_the_old_output(self, tmp_path, args, message):
         out = tmp_path / "train.jsonl"
         out.write_text("earlier run\n", encoding="utf-8")
-        result = run("prepare", "--out", str(out), *args)
+        result = run("prepare", "--out", str(out), "--overwrite", *args)
         assert result.exit_code == 2
         if message is not None:
             assert result.stderr.splitlines()[-1] == message

@@ -218,6 +218,7 @@ class TestResume:
         full = read_rows(evaluated)
         out = tmp_path / "resumed"
         out.mkdir()
+        (out / "reasoning-kit-run.json").write_text('{"command": "eval"}')  # an eval run (others are refused)
         kept = [dict(full[0], completion="kept as written"), full[1], full[2]]
         torn = json.dumps(full[3])[:25]
         (out / "outputs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept) + torn)

@@ -16,7 +16,7 @@ import pytest
 
 from harness.train import TrainError
 from harness.train.config import resolve_config
-from harness.train.run import RUN_MARK, check_output, create_output, train
+from harness.train.run import RUN_MARK, check_output, train
 from reasoning_kit.spec import load_spec
 from reasoning_kit.template import chat_template, prompt_messages, render
 from reasoning_kit.validator import validate
@@ -160,8 +160,7 @@ class TestOutputDirectory:
         )
         (tmp_path / RUN_MARK).write_text("{}")
         assert check_output(tmp_path, overwrite=True) is None
-        create_output(tmp_path, resume=False)
-        assert sorted(p.name for p in tmp_path.iterdir()) == [RUN_MARK]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", RUN_MARK]  # checking deletes nothing
 
     @pytest.mark.parametrize(
         "setup, kwargs, message",

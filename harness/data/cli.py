@@ -1,8 +1,10 @@
 """``reasoning-kit data``: prepare SFT data with the spec, and look at it.
 
-``prepare`` calls :func:`harness.data.prepare.prepare_dataset`, prints the summary and
-writes JSONL atomically (a temporary file renamed over ``--out`` at the end, so an
-interrupted run leaves any earlier file intact). ``show`` prints rendered examples with
+``prepare`` checks ``--out`` first (``harness.outputs.check_output_file``: not an input, not a
+link, an existing file only with ``--overwrite``), calls
+:func:`harness.data.prepare.prepare_dataset`, prints the summary and writes JSONL atomically
+(a temporary file renamed over ``--out`` at the end, so an interrupted run leaves any earlier
+file intact). ``show`` prints rendered examples with
 the spec's tags highlighted (plain text when stdout is not a terminal). pandas,
 datasets and transformers are imported only inside ``prepare``.
 """
@@ -29,11 +31,18 @@ def data_group() -> None:
 
 
 def write_jsonl_atomic(path: Path, rows) -> int:
-    """Write ``rows`` as JSON Lines to ``path`` via a temporary file and a rename; returns the count."""
+    """Write ``rows`` as JSON Lines to ``path`` via a temporary file and a rename; returns the count.
+
+    The temporary file sits in ``path``'s directory and gets the user's umask; a link at
+    ``path`` is replaced, never written through (``harness.outputs``).
+    """
+    from harness.outputs import _mode
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     n = 0
     try:
+        os.fchmod(fd, _mode())
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for row in rows:
                 f.write(jsonl.dumps(row))
@@ -79,8 +88,15 @@ def write_jsonl_atomic(path: Path, rows) -> int:
     help="Column layout (auto: detected from the columns).",
 )
 @click.option("--for-eval", is_flag=True, help="Allow an evaluation-only split (gsm8k-test); never train on the result.")
-def prepare_cmd(spec, dataset, out, tokenizer, limit, max_seq_length, split, recipe, for_eval) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace --out if it exists.")
+def prepare_cmd(spec, dataset, out, tokenizer, limit, max_seq_length, split, recipe, for_eval, overwrite) -> None:
     """Format a dataset for SFT with the spec and write it as JSON Lines."""
+    from harness.outputs import OutputError, check_output_file
+
+    try:  # before anything is read: the source is never the output, an existing file needs --overwrite
+        check_output_file(out, overwrite=overwrite, inputs=(dataset, tokenizer))
+    except OutputError as exc:
+        raise UserError(str(exc)) from None
     missing = [m for m in ("pandas", "datasets") if importlib.util.find_spec(m) is None]
     if missing:
         raise UserError(f"'data prepare' needs {' and '.join(missing)}: pip install 'reasoning-kit[train]'")

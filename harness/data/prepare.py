@@ -114,7 +114,9 @@ def prepare_dataset(
     frame = source.frame if limit is None else source.frame.iloc[:limit]
     rec = detect_recipe(frame.columns, source.name, recipe)
     tok = _load_tokenizer(tokenizer, spec)
-    eos = getattr(tok, "eos_token", None) or spec.eos[0]
+    from harness.models import eos_text
+
+    eos = eos_text(spec, tok)
     extra = () if eos in spec.markers else (eos,)  # a tokenizer EOS the spec does not list
     max_tokens = int(max_seq_length // 2) if tok is not None else None
 

@@ -60,8 +60,9 @@ class Source:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    from harness.models import first_line
+
+    return first_line(exc)
 
 
 def is_file_argument(dataset: str) -> bool:
@@ -207,6 +208,13 @@ def load_hub(repo_id: str, split: str | None = None):
         ds = datasets.load_dataset(repo_id, config, split=split)
     except DataError:
         raise
+    except RuntimeError as exc:  # datasets >= 4: "Dataset scripts are no longer supported, but found x.py"
+        if "scripts are no longer supported" not in str(exc):
+            raise
+        raise DataError(
+            f"cannot load {repo_id!r}: it holds a dataset loading script, which datasets {datasets.__version__} no longer "
+            f"runs ({_first_line(exc)}); pass the data as .parquet, .jsonl or .csv files instead"
+        ) from None
     except (OSError, ValueError) as exc:  # ConnectionError, DatasetNotFoundError, unknown split
         where = f"{repo_id!r}" + (f" (split {split!r})" if split else "")
         origin = "the local dataset directory" if Path(repo_id).is_dir() else "the Hugging Face hub, and it is not a local file"

@@ -9,7 +9,7 @@ from reasoning_kit.validator import CODES
 
 from .recipes import FINAL_MARK
 
-PERCENTILES = (50, 90, 99)
+from harness.stats import PERCENTILES, percentiles  # noqa: F401  (re-exported: one definition)
 
 
 def describe(reason: str, max_tokens: int | None = None) -> str:
@@ -29,17 +29,6 @@ def describe(reason: str, max_tokens: int | None = None) -> str:
     if reason in CODES:
         return f"the spec's validator: {CODES[reason]}"
     return reason
-
-
-def percentiles(values: list[int]) -> dict | None:
-    """p50/p90/p99/max as observed values (nearest rank), or None for no values."""
-    if not values:
-        return None
-    import numpy as np
-
-    out = {f"p{q}": int(np.percentile(values, q, method="inverted_cdf")) for q in PERCENTILES}
-    out["max"] = int(max(values))
-    return out
 
 
 def summary_lines(summary: dict) -> list[str]:

@@ -59,6 +59,12 @@ def chart(reports: list[dict], labels: list[str], path: str | Path, *, max_codes
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    import io
+
+    from harness.outputs import atomic_write
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    atomic_write(Path(path), buf.getvalue())  # never through a link, never half-written
     plt.close(fig)
     return path

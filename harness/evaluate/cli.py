@@ -48,6 +48,9 @@ def eval_group(ctx: click.Context, spec, model, adapter, dataset, limit, batch_s
     for name, value in (("--model", model), ("--out", out_dir)):
         if value is None:
             raise click.UsageError(f"Missing option '{name}'.")
+    from harness.cliutil import exit_interrupted
+    from harness.outputs import OutputError
+
     from . import EvalError
     from .run import evaluate
 
@@ -58,8 +61,11 @@ def eval_group(ctx: click.Context, spec, model, adapter, dataset, limit, batch_s
             sampling={"temperature": temperature, "top_p": top_p, "seed": seed}, progress=not quiet,
             stop_at_solution_end=stop_at_solution_end, device=device, constrained=constrained,
         )
-    except EvalError as exc:
+    except (EvalError, OutputError) as exc:
         raise UserError(str(exc)) from None
+    except KeyboardInterrupt:
+        exit_interrupted(f"aborted (Ctrl-C): finished rows are kept in {out_dir}/outputs.jsonl; "
+                         "run the same command again to continue")
     m = report["metrics"]
     pct = lambda x: "n/a" if x is None else f"{100 * x:.1f}%"  # noqa: E731
     click.echo(

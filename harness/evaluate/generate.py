@@ -57,11 +57,9 @@ class Generation:
 
 def eos_token_ids(model, tokenizer) -> list[int]:
     """Token ids that end generation: the generation config's EOS ids plus the tokenizer's."""
-    ids = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
-    ids = list(ids) if isinstance(ids, (list, tuple)) else ([] if ids is None else [ids])
-    if tokenizer.eos_token_id is not None:
-        ids.append(tokenizer.eos_token_id)
-    return sorted(set(ids))
+    from harness.models import eos_token_ids as ids
+
+    return ids(getattr(getattr(model, "generation_config", None), "eos_token_id", None), tokenizer)
 
 
 def _decode(tokenizer, ids) -> str:

@@ -129,12 +129,10 @@ def generation_eos_ids(source: str, tokenizer) -> list[int]:
     """EOS ids for a model not loaded in this process (vLLM): generation_config.json + tokenizer."""
     from transformers import GenerationConfig
 
-    ids: list[int] = []
+    from harness.models import eos_token_ids
+
     try:
         eos = GenerationConfig.from_pretrained(source).eos_token_id
-        ids = list(eos) if isinstance(eos, (list, tuple)) else ([] if eos is None else [eos])
     except OSError:
-        pass
-    if tokenizer.eos_token_id is not None:
-        ids.append(tokenizer.eos_token_id)
-    return sorted(set(ids))
+        eos = None
+    return eos_token_ids(eos, tokenizer)

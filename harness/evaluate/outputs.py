@@ -4,7 +4,10 @@ Rows are appended one JSON line at a time and flushed, so an interrupted run kee
 finished row; a torn last line (the process died mid-write) is cut off on the next start.
 ``run.json`` records the settings that decide what a row means (model and adapter by their
 files, spec, dataset, prompt style, decoding); resuming into a directory made with other
-settings is an error instead of a silently mixed report. Not handled: concurrent writers.
+settings is an error instead of a silently mixed report. :func:`check_out_dir` applies the
+project's output policy (``harness.outputs``): ``--out`` must be new, empty, or an earlier
+eval run (marked ``reasoning-kit-run.json`` with command ``eval``, or an older ``run.json``);
+no file in it is read or written through a symbolic link. Not handled: concurrent writers.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import json
 import os
 from pathlib import Path
 
+from harness import outputs as policy
 from reasoning_kit import jsonl
 
 from . import EvalError
@@ -21,16 +25,49 @@ OUTPUTS = "outputs.jsonl"
 RUN = "run.json"
 
 
+def check_out_dir(out_dir: Path) -> str:
+    """'new' or 'resume' for ``--out``; EvalError (one line) for a directory that is not an eval run."""
+    out = Path(out_dir)
+    try:
+        policy.refuse_symlink(out, "--out")
+    except policy.OutputError as exc:
+        raise EvalError(str(exc)) from None
+    if out.exists() and not out.is_dir():
+        raise EvalError(f"--out {out} exists and is not a directory")
+    if not out.is_dir() or not any(out.iterdir()):
+        return "new"
+    found = policy.run_command(out)
+    if found == "eval" or (found is None and "settings" in read_run(out)):
+        for name in (OUTPUTS, RUN):
+            if (out / name).is_symlink():
+                raise EvalError(f"{out / name} is a symbolic link: reasoning-kit does not read or write through links")
+        return "resume"
+    what = f"holds a reasoning-kit {found.replace('|', ' or ')} run" if found else "is not a reasoning-kit eval directory"
+    raise EvalError(f"--out {out} is not empty and {what} (no {policy.RUN_MARK} from eval): choose another --out")
+
+
+def mark_eval_dir(out_dir: Path) -> None:
+    """Write the eval run mark into ``out_dir`` unless it is there."""
+    if policy.run_command(out_dir) != "eval":
+        policy.write_json(Path(out_dir) / policy.RUN_MARK, {"command": "eval", "started": policy.now(),
+                                                             "entries": sorted(policy.RUN_ENTRIES["eval"])})
+
+
 def read_outputs(out_dir: Path) -> dict[str, dict]:
     """Rows already written, by id (a torn final line is removed from the file)."""
     path = Path(out_dir) / OUTPUTS
+    if path.is_symlink():
+        raise EvalError(f"{path} is a symbolic link: reasoning-kit does not read or write through links")
     if not path.exists():
         return {}
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
         keep = data.rfind(b"\n") + 1
-        with open(path, "r+b") as fh:
-            fh.truncate(keep)
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+        try:
+            os.ftruncate(fd, keep)
+        finally:
+            os.close(fd)
         data = data[:keep]
     try:
         text = data.decode("utf-8")
@@ -53,7 +90,10 @@ class OutputsWriter:
 
     def __init__(self, out_dir: Path):
         self.path = Path(out_dir) / OUTPUTS
-        self.fh = open(self.path, "a", encoding="utf-8")
+        try:
+            self.fh = policy.open_append(self.path)
+        except policy.OutputError as exc:
+            raise EvalError(str(exc)) from None
 
     def write(self, row: dict) -> None:
         self.fh.write(jsonl.dumps(row))
@@ -74,7 +114,7 @@ class OutputsWriter:
 
 def read_run(out_dir: Path) -> dict:
     path = Path(out_dir) / RUN
-    if not path.exists():
+    if path.is_symlink() or not path.exists():
         return {}
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -83,10 +123,7 @@ def read_run(out_dir: Path) -> dict:
 
 
 def write_run(out_dir: Path, run: dict) -> None:
-    path = Path(out_dir) / RUN
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(run, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    policy.atomic_write(Path(out_dir) / RUN, json.dumps(run, indent=2, ensure_ascii=False) + "\n")
 
 
 def check_settings(out_dir: Path, settings: dict, has_rows: bool) -> dict:

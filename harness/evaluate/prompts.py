@@ -24,7 +24,9 @@ STYLES = ("spec", "native")
 
 def prompt_eos(spec: FormatSpec, tokenizer) -> str:
     """The string the spec template writes after the system turn: the tokenizer's EOS token."""
-    return tokenizer.eos_token if tokenizer.eos_token is not None else spec.eos[0]
+    from harness.models import eos_text
+
+    return eos_text(spec, tokenizer)
 
 
 def render_prompt(spec: FormatSpec, tokenizer, question: str, style: str = "spec") -> str:

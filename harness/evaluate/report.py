@@ -22,18 +22,11 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+from harness.stats import quantile
+
 
 def _rate(num: int, den: int) -> float | None:
     return num / den if den else None
-
-
-def _percentile(values: list[int], q: float) -> float | None:
-    if not values:
-        return None
-    s = sorted(values)
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 def summarize(rows: list[dict]) -> dict:
@@ -62,8 +55,8 @@ def summarize(rows: list[dict]) -> dict:
         "finish_reasons": dict(sorted(Counter(r["finish_reason"] for r in rows).items())),
         "length": {
             "tokens_mean": statistics.fmean(tokens) if tokens else None,
-            "tokens_p50": _percentile(tokens, 0.5),
-            "tokens_p90": _percentile(tokens, 0.9),
+            "tokens_p50": quantile(tokens, 0.5),
+            "tokens_p90": quantile(tokens, 0.9),
             "tokens_max": max(tokens) if tokens else None,
             "chars_mean": statistics.fmean(len(r["completion"]) for r in rows) if rows else None,
         },
@@ -132,9 +125,11 @@ def markdown(report: dict) -> str:
 
 
 def write_report(out_dir: Path, report: dict) -> None:
+    from harness.outputs import atomic_write
+
     out_dir = Path(out_dir)
-    (out_dir / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (out_dir / "report.md").write_text(markdown(report), encoding="utf-8")
+    atomic_write(out_dir / "report.json", json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    atomic_write(out_dir / "report.md", markdown(report))
 
 
 def load_report(path: str | Path) -> dict:

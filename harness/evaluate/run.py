@@ -1,6 +1,7 @@
 """``evaluate()``: generate for every question, validate, score, and write the report.
 
-Flow: check arguments and paths (before anything slow), load the questions, resume from
+Flow: check arguments (:class:`EvalSettings`, the device) and the output directory (an earlier
+eval run or a new one, ``outputs.check_out_dir``) before anything slow, load the questions, resume from
 ``outputs.jsonl`` (ids already there are skipped; finished rows must come from the same
 settings), load the model only if some prompt is pending, generate in batches (longest
 prompts first, so a batch holds prompts of similar length), write each row as soon as its
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import math
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from reasoning_kit.spec import FormatSpec, load_spec
 
 from . import EvalError
 from .generate import Sampling
-from .outputs import OutputsWriter, check_settings, read_outputs, write_run
+from .outputs import OutputsWriter, check_out_dir, check_settings, mark_eval_dir, read_outputs, write_run
 from .prompts import STYLES, encode_prompts, render_prompt
 from .questions import load_questions
 from .report import summarize, write_report
@@ -62,19 +65,59 @@ def fingerprint(path: str | None, *, content: bool) -> str | None:
     return h.hexdigest()[:16]
 
 
-def _check_args(batch_size: int, max_new_tokens: int, backend: str, prompt_style: str, sampling: Sampling) -> None:
-    if batch_size < 1:
-        raise EvalError(f"--batch-size must be at least 1, got {batch_size}")
-    if max_new_tokens < 1:
-        raise EvalError(f"--max-new-tokens must be at least 1, got {max_new_tokens}")
-    if backend not in BACKENDS:
-        raise EvalError(f"unknown backend {backend!r} (choose from: {', '.join(BACKENDS)})")
-    if prompt_style not in STYLES:
-        raise EvalError(f"unknown prompt style {prompt_style!r} (choose from: {', '.join(STYLES)})")
-    if sampling.temperature < 0:
-        raise EvalError(f"--temperature must be >= 0, got {sampling.temperature}")
-    if not 0 < sampling.top_p <= 1:
-        raise EvalError(f"--top-p must be in (0, 1], got {sampling.top_p}")
+@dataclass(frozen=True)
+class EvalSettings:
+    """How to evaluate: everything but the spec, the model and the output directory."""
+
+    dataset: str = "gsm8k-test"
+    limit: int | None = None
+    batch_size: int = 8
+    max_new_tokens: int = 512
+    backend: str = "hf"
+    prompt_style: str = "spec"
+    sampling: Sampling = field(default_factory=Sampling)
+    progress: bool = True
+    stop_at_solution_end: bool = True
+    device: str | None = None
+    constrained: bool = False  # decode through the spec's grammar (hf backend, llguidance)
+
+    @classmethod
+    def of(cls, **options) -> "EvalSettings":
+        """Settings from keyword options (``sampling`` may be a dict); unknown names are a TypeError."""
+        options["sampling"] = Sampling.from_any(options.get("sampling"))
+        return cls(**options)
+
+
+def _check_args(s: EvalSettings) -> None:
+    if s.batch_size < 1:
+        raise EvalError(f"--batch-size must be at least 1, got {s.batch_size}")
+    if s.max_new_tokens < 1:
+        raise EvalError(f"--max-new-tokens must be at least 1, got {s.max_new_tokens}")
+    if s.backend not in BACKENDS:
+        raise EvalError(f"unknown backend {s.backend!r} (choose from: {', '.join(BACKENDS)})")
+    if s.prompt_style not in STYLES:
+        raise EvalError(f"unknown prompt style {s.prompt_style!r} (choose from: {', '.join(STYLES)})")
+    if not s.sampling.temperature >= 0 or not math.isfinite(s.sampling.temperature):
+        raise EvalError(f"--temperature must be a finite number >= 0, got {s.sampling.temperature}")
+    if not 0 < s.sampling.top_p <= 1:
+        raise EvalError(f"--top-p must be in (0, 1], got {s.sampling.top_p}")
+    if s.device is not None and s.backend == "hf":
+        check_device(s.device)
+
+
+def check_device(device: str) -> None:
+    """EvalError for a --device string torch does not parse, or a CUDA device this torch cannot use."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise EvalError(f"--device {device!r} is not a torch device ({str(exc).splitlines()[0]}); use cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise EvalError(f"--device {device}: {why}; use --device cpu (or leave --device out)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise EvalError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
 
 
 def _make_backend(backend: str, model: str, adapter, tok, hf_model, *, max_new_tokens, sampling, stop, constrained=None):
@@ -102,74 +145,57 @@ def _check_constrained(spec: FormatSpec, backend: str) -> None:
         raise EvalError(str(exc)) from None
 
 
-def evaluate(
-    spec,
-    model: str,
-    *,
-    adapter: str | None = None,
-    dataset: str = "gsm8k-test",
-    limit: int | None = None,
-    batch_size: int = 8,
-    max_new_tokens: int = 512,
-    backend: str = "hf",
-    out_dir,
-    prompt_style: str = "spec",
-    sampling=None,
-    progress: bool = True,
-    stop_at_solution_end: bool = True,
-    device: str | None = None,
-    constrained: bool = False,
-) -> dict:
+def evaluate(spec, model: str, *, adapter: str | None = None, out_dir, settings: EvalSettings | None = None,
+             **options) -> dict:
     """Evaluate ``model`` (+ ``adapter``) under ``spec``; write outputs and report to ``out_dir``.
 
+    ``settings`` (or the same names as keyword ``options``) say how; see :class:`EvalSettings`.
     Returns the report dict (``report["metrics"]``: see ``harness.evaluate.report``).
     Raises EvalError (one line) for bad paths, options or a mismatched resume.
     """
     from .loading import resolve_sources
 
+    s = settings if settings is not None else EvalSettings.of(**options)
     spec = spec if isinstance(spec, FormatSpec) else load_spec(spec)
-    sampling = Sampling.from_any(sampling)
-    _check_args(batch_size, max_new_tokens, backend, prompt_style, sampling)
+    _check_args(s)
+    out = Path(out_dir)
+    check_out_dir(out)
     where, adapter_dir = resolve_sources(model, adapter)
-    if constrained:
-        _check_constrained(spec, backend)
-    if backend == "vllm":
+    if s.constrained:
+        _check_constrained(spec, s.backend)
+    if s.backend == "vllm":
         from .vllm_backend import require_vllm
 
         require_vllm()
-    questions = load_questions(spec, dataset, limit)
+    questions = load_questions(spec, s.dataset, s.limit)
     if not questions:
-        raise EvalError(f"dataset {dataset} holds no questions")
+        raise EvalError(f"dataset {s.dataset} holds no questions")
     ids = [q["id"] for q in questions]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
-        raise EvalError(f"dataset {dataset} has duplicate question ids (e.g. {dup!r}): ids must be unique to resume")
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise EvalError(f"cannot create output directory {out}: {exc.strerror}") from None
-    settings = {
+        raise EvalError(f"dataset {s.dataset} has duplicate question ids (e.g. {dup!r}): ids must be unique to resume")
+    settings_record = {
         # local dirs by content (a retrained adapter in the same place is another model), hub ids by name
         "model": fingerprint(where, content=False) or model,
         "adapter": fingerprint(adapter_dir, content=True) if adapter_dir else None,
         "spec_sha256": hashlib.sha256(spec.text.encode()).hexdigest(),
-        "dataset": dataset,
-        "prompt_style": prompt_style,
-        "max_new_tokens": max_new_tokens,
-        "sampling": sampling.to_dict(),
-        "stop_at_solution_end": stop_at_solution_end,
-    } | ({"constrained": True} if constrained else {})
+        "dataset": s.dataset,
+        "prompt_style": s.prompt_style,
+        "max_new_tokens": s.max_new_tokens,
+        "sampling": s.sampling.to_dict(),
+        "stop_at_solution_end": s.stop_at_solution_end,
+    } | ({"constrained": True} if s.constrained else {})
     done = read_outputs(out)
-    run = check_settings(out, settings, bool(done))
+    run = check_settings(out, settings_record, bool(done))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        mark_eval_dir(out)
+    except OSError as exc:
+        raise EvalError(f"cannot create output directory {out}: {exc.strerror}") from None
     pending = [q for q in questions if q["id"] not in done]
     if pending or "model_info" not in run:
-        run = {"settings": settings} | _generate(
-            spec, where, adapter_dir, pending, done, out, settings, {q["id"] for q in questions},
-            batch_size=batch_size, max_new_tokens=max_new_tokens, backend=backend, prompt_style=prompt_style,
-            sampling=sampling, progress=progress, stop_at_solution_end=stop_at_solution_end, device=device,
-            constrained=constrained,
-        )
+        job = _Job(spec, where, adapter_dir, out, settings_record, s)
+        run = {"settings": settings_record} | _generate(job, pending, done, {q["id"] for q in questions})
         write_run(out, run)
     rows = [done[q["id"]] for q in questions]
     info = run["model_info"]
@@ -178,16 +204,16 @@ def evaluate(
         "run": {
             "model": model,
             "adapter": adapter,
-            "spec": {"name": spec.name, "source": spec.source, "sha256": settings["spec_sha256"]},
-            "dataset": dataset,
-            "limit": limit,
-            "prompt_style": prompt_style,
-            "backend": backend,
-            "batch_size": batch_size,
-            "max_new_tokens": max_new_tokens,
-            "sampling": sampling.to_dict(),
-            "stop_at_solution_end": stop_at_solution_end,
-            "constrained": constrained,
+            "spec": {"name": spec.name, "source": spec.source, "sha256": settings_record["spec_sha256"]},
+            "dataset": s.dataset,
+            "limit": s.limit,
+            "prompt_style": s.prompt_style,
+            "backend": s.backend,
+            "batch_size": s.batch_size,
+            "max_new_tokens": s.max_new_tokens,
+            "sampling": s.sampling.to_dict(),
+            "stop_at_solution_end": s.stop_at_solution_end,
+            "constrained": s.constrained,
             "device": info["device"],
             "model_info": info,
             "prompt_example": run.get("prompt_example"),
@@ -206,35 +232,47 @@ def evaluate(
     return report
 
 
-def _generate(spec, model, adapter, pending, done, out, settings, question_ids, *, batch_size, max_new_tokens, backend,
-              prompt_style, sampling, progress, stop_at_solution_end, device, constrained=False) -> dict:
+@dataclass(frozen=True)
+class _Job:
+    """What generation needs besides the questions: sources, output directory, settings."""
+
+    spec: FormatSpec
+    model: str  # hub id or resolved local directory
+    adapter: str | None
+    out: Path
+    record: dict  # the settings stored in run.json
+    settings: EvalSettings
+
+
+def _generate(job: _Job, pending, done, question_ids) -> dict:
     """Generate for ``pending`` questions, appending rows to outputs.jsonl and to ``done``."""
     from tqdm.auto import tqdm
 
     from .loading import load_for_eval, load_tokenizer_only
 
-    if backend == "hf":
-        hf_model, tok, info = load_for_eval(model, adapter, device=device)
+    s, spec, out = job.settings, job.spec, job.out
+    if s.backend == "hf":
+        hf_model, tok, info = load_for_eval(job.model, job.adapter, device=s.device)
     else:
-        hf_model, (tok, info) = None, load_tokenizer_only(model, adapter)
-    example = render_prompt(spec, tok, "{question}", prompt_style)
+        hf_model, (tok, info) = None, load_tokenizer_only(job.model, job.adapter)
+    example = render_prompt(spec, tok, "{question}", s.prompt_style)
     record = {"model_info": info, "prompt_example": example}
-    write_run(out, {"settings": settings} | record)
+    write_run(out, {"settings": job.record} | record)
     if not pending:
         return record
-    prompts = [render_prompt(spec, tok, q["question"], prompt_style) for q in pending]
-    ids = encode_prompts(tok, prompts, prompt_style)
+    prompts = [render_prompt(spec, tok, q["question"], s.prompt_style) for q in pending]
+    ids = encode_prompts(tok, prompts, s.prompt_style)
     order = sorted(range(len(pending)), key=lambda i: -len(ids[i]))
-    gen = _make_backend(backend, model, adapter, tok, hf_model, max_new_tokens=max_new_tokens, sampling=sampling,
-                        stop=spec.tags.solution_end if stop_at_solution_end else None,
-                        constrained=spec if constrained else None)
+    gen = _make_backend(s.backend, job.model, job.adapter, tok, hf_model, max_new_tokens=s.max_new_tokens,
+                        sampling=s.sampling, stop=spec.tags.solution_end if s.stop_at_solution_end else None,
+                        constrained=spec if s.constrained else None)
     prior = [done[i] for i in done if i in question_ids]
     valid, seen = sum(r["valid"] for r in prior), len(prior)
     total = len(question_ids)
-    with OutputsWriter(out) as writer, tqdm(total=total, initial=total - len(pending), disable=not progress,
+    with OutputsWriter(out) as writer, tqdm(total=total, initial=total - len(pending), disable=not s.progress,
                                             desc=f"eval {out.name}", unit="prompt") as bar:
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
+        for start in range(0, len(order), s.batch_size):
+            batch = order[start : start + s.batch_size]
             gens, seconds = gen.generate([ids[i] for i in batch])
             for i, g in zip(batch, gens):
                 q = pending[i]

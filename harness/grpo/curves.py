@@ -92,6 +92,12 @@ def chart(rows: list[dict], path: str | Path, *, title: str = "") -> Path:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    import io
+
+    from harness.outputs import atomic_write
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    atomic_write(Path(path), buf.getvalue())  # never through a link, never half-written
     plt.close(fig)
     return path

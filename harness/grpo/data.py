@@ -28,7 +28,7 @@ from reasoning_kit.template import prompt_messages, render
 
 from harness.data.prepare import count_tokens, eval_questions
 from harness.data.sources import DataError, eval_only_reason, train_counterpart
-from harness.data.summary import percentiles
+from harness.stats import percentiles, quantile
 
 from . import GRPOError
 
@@ -41,15 +41,6 @@ class PromptData:
     summary: dict
     max_prompt_length: int
     max_completion_length: int
-
-
-def quantile(values: list[int], q: float) -> int:
-    """``int(numpy.quantile(values, q))`` (linear interpolation) without numpy."""
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q
-    lo = int(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return int(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo))
 
 
 def refuse_eval_split(dataset: str, split: str | None) -> None:
@@ -87,11 +78,13 @@ def prepare_prompts(
             kept.append(row)
     if not kept:
         raise GRPOError(f"{dataset}: no prompts left ({dict(dropped)})")
-    eos = tokenizer.eos_token or spec.eos[0]
+    from harness.models import eos_text
+
+    eos = eos_text(spec, tokenizer)
     messages = [prompt_messages(spec, r["question"]) for r in kept]
     texts = [render(spec, m, add_generation_prompt=True, eos_token=eos) for m in messages]
     lengths = count_tokens(tokenizer, texts, progress=progress)
-    longest = max_prompt_length - 1 if max_prompt_length else quantile(lengths, QUANTILE)
+    longest = max_prompt_length - 1 if max_prompt_length else int(quantile(lengths, QUANTILE))
     max_prompt = longest + 1
     completion = max_completion_length or max_seq_length - max_prompt
     if completion < 1:

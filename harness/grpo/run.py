@@ -12,43 +12,30 @@
   steps, that step's prompts and completions with each reward and the validator's codes;
 - ``checkpoint-N/`` every ``save_steps`` and on Ctrl-C (``--resume`` continues from it).
 
-The same output-directory rules as ``reasoning-kit train`` (``harness.train.run``): a non-empty
-directory needs ``--overwrite`` (only a previous run's) or ``--resume``; nothing is written
-before the model and the prompts have loaded. Not handled: vLLM generation (Unsloth uses it
+The run goes through ``harness.lifecycle``, as ``reasoning-kit train`` does, with the same
+output policy (``harness.outputs``): a non-empty directory needs ``--overwrite`` (only a
+previous grpo run's, replaced once the new run has a result) or ``--resume``; every setting,
+including what TRL's GRPOConfig would reject, is checked before anything is written.
+:class:`GRPORecipe` is what is particular to GRPO. Not handled: vLLM generation (Unsloth uses it
 by itself when vLLM is installed; never run here), multi-GPU.
 """
 
 from __future__ import annotations
 
-import sys
-import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from reasoning_kit.grpo_config import GRPOTrainConfig
 from reasoning_kit.spec import FormatSpec
 
-from harness.train.run import (
-    _now, _write_json, create_output, device_info, last_checkpoint, open_run, peak_memory, run_trainer, versions,
-)
+from harness.lifecycle import RunResult, run_lifecycle
 from harness.train.sft import checkpointing_args
 
 from . import GRPOError
 from .config import adapter_base, config_dict, loading_config, output_path
 from .data import refuse_eval_split
 
-@dataclass
-class GRPOResult:
-    output_dir: Path
-    status: str  # "completed" or "interrupted"
-    global_step: int
-    max_steps: int
-    adapter_dir: Path | None = None
-    checkpoint: Path | None = None
-    start_adapter: str | None = None  # the adapter GRPO started from (None: a new LoRA)
-    model: str = ""
-    metrics: dict = field(default_factory=dict)
+GRPOResult = RunResult
 
 
 def grpo_args(cfg: GRPOTrainConfig, *, output_dir: Path, max_completion_length: int, bf16: bool, fp16: bool,
@@ -86,8 +73,120 @@ def grpo_args(cfg: GRPOTrainConfig, *, output_dir: Path, max_completion_length: 
     return args | checkpointing_args(gradient_checkpointing)
 
 
+class GRPORecipe:
+    """What ``harness.lifecycle`` needs to know about a GRPO run: settings, loading, trainer, saving."""
+
+    command = "grpo"
+    config_file = "grpo_config.json"
+    error = GRPOError
+
+    def __init__(self, spec: FormatSpec, cfg: GRPOTrainConfig):
+        self.spec, self.cfg = spec, cfg
+        self.out = output_path(cfg, spec)
+        self.backend = cfg.backend
+        self.start_adapter = cfg.adapter or None
+        self.model_name = ""
+        self.data = None
+
+    def check(self) -> None:
+        """Clear errors before anything loads (prepare_prompts checks the split again for direct callers)."""
+        refuse_eval_split(self.cfg.dataset, self.cfg.dataset_split or None)
+        if self.cfg.adapter:
+            adapter_base(self.cfg.adapter)
+
+    def trainer_args(self, name: str, output_dir: Path, *, progress: bool, notes: list[str]):
+        """The ``trl.GRPOConfig`` for this run (before loading: with [grpo]'s own completion length)."""
+        from trl import GRPOConfig
+
+        cfg = self.cfg
+        tc = loading_config(cfg, self.spec.train)
+        if name == "unsloth":
+            from unsloth import is_bfloat16_supported
+
+            from harness.train.backends.unsloth import precision
+
+            bf16, fp16 = precision(tc, is_bfloat16_supported())
+            optim, gc, cpu = cfg.optim, None, False  # Unsloth applies its own gradient checkpointing
+        else:
+            from harness.train.backends.hf import machine_plan
+
+            p = machine_plan(tc)
+            notes.extend(n for n in p.notes if n not in notes)
+            bf16, fp16, optim, gc, cpu = p.bf16, p.fp16, p.optim, p.gradient_checkpointing, p.device == "cpu"
+        length = self.data.max_completion_length if self.data else (cfg.max_completion_length or cfg.max_seq_length // 2)
+        return GRPOConfig(**grpo_args(cfg, output_dir=output_dir, max_completion_length=length, bf16=bf16, fp16=fp16,
+                                      optim=optim, progress=progress, gradient_checkpointing=gc, cpu=cpu))
+
+    def load(self, name, backend, notes: list[str], *, log, progress: bool) -> None:
+        from reasoning_kit import rewards
+
+        from .data import prepare_prompts
+
+        cfg, spec = self.cfg, self.spec
+        self.model, self.tokenizer, self.tc, self.report = _load(name, backend, cfg, spec, notes)
+        self.model_name = self.tc.model
+        log(f"model: {self.tc.model}" + (f" + adapter {cfg.adapter}" if cfg.adapter else ""))
+        for line in self.report.lines():
+            log(line)
+        self.data = prepare_prompts(
+            spec, cfg.dataset, self.tokenizer, max_seq_length=cfg.max_seq_length, max_prompt_length=cfg.max_prompt_length,
+            max_completion_length=cfg.max_completion_length, limit=cfg.dataset_limit or None,
+            split=cfg.dataset_split or None, progress=progress,
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.funcs = rewards.build(spec, tokenizer=self.tokenizer)
+        notes.extend(str(w.message) for w in caught)
+        for note in notes:
+            log(f"note: {note}")
+        log(
+            f"prompts: {self.data.summary['rows_kept']} of {self.data.summary['rows_in']} from {cfg.dataset}; "
+            f"max_prompt_length {self.data.max_prompt_length}, max_completion_length {self.data.max_completion_length}; "
+            f"rewards: {', '.join(f.__name__ for f in self.funcs)}"
+        )
+
+    def files_before(self) -> dict:
+        return {"data_summary.json": self.data.summary}
+
+    def make_trainer(self, name, backend, output_dir: Path, callbacks: list, *, notes: list[str], progress: bool):
+        from trl import GRPOTrainer
+
+        from .samples import SampleWriter
+
+        args = self.trainer_args(name, output_dir, progress=progress, notes=notes)
+        self.samples = SampleWriter(self.spec, output_dir / "samples.jsonl", self.cfg.sample_every)
+        trainer = GRPOTrainer(model=self.model, reward_funcs=self.funcs, args=args, train_dataset=self.data.dataset,
+                              processing_class=self.tokenizer, callbacks=[*callbacks[:3], self.samples, *callbacks[3:]])
+        self.samples.trainer = trainer
+        return trainer
+
+    def save(self, name: str, trainer, work: Path) -> None:
+        trainer.model.save_pretrained(str(work / "adapter"))
+        self.tokenizer.save_pretrained(str(work / "adapter"))
+
+    def run_metrics(self, trainer, work: Path) -> dict:
+        from harness import outputs
+
+        from .curves import chart, curves, summary
+
+        rows = curves(trainer.state.log_history)
+        if rows:
+            title = f"GRPO {self.spec.name}: {self.tc.model}" + (" + SFT adapter" if self.cfg.adapter else "")
+            outputs.refuse_symlink(work / "curves.png")
+            chart(rows, work / "curves.png", title=title)
+        return {"rewards": [f.__name__ for f in self.funcs], "reward_summary": summary(rows), "curves": rows,
+                "samples_written": self.samples.written}
+
+    def describe(self) -> dict:
+        return {"model": self.tc.model, "adapter": self.cfg.adapter or None, "dataset": self.cfg.dataset,
+                "data": self.data.summary}
+
+    def config_dict(self) -> dict:
+        return config_dict(self.cfg)
+
+
 def _load(name: str, backend, cfg: GRPOTrainConfig, spec: FormatSpec, notes: list[str]):
-    """(model with trainable LoRA, tokenizer, loading TrainConfig)."""
+    """(model with trainable LoRA, tokenizer, loading TrainConfig, tokenizer report)."""
     from harness import models
     from harness.audit.tokens import check_tokenizer
 
@@ -101,8 +200,8 @@ def _load(name: str, backend, cfg: GRPOTrainConfig, spec: FormatSpec, notes: lis
         kwargs = from_pretrained_kwargs(tc, str(models.adapter_path(cfg.adapter)), vllm=vllm_available())
         try:
             model, tokenizer = FastLanguageModel.from_pretrained(**kwargs)
-        except (OSError, ValueError) as exc:
-            raise GRPOError(f"cannot load adapter {cfg.adapter!r} with unsloth: {str(exc).strip().splitlines()[0]}") from None
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise GRPOError(f"cannot load adapter {cfg.adapter!r} with unsloth: {models.first_line(exc)}") from None
         notes.extend(models.fix_tokenizer(tokenizer, model.config))
         models.set_spec_templates(tokenizer, spec)
     else:
@@ -132,129 +231,7 @@ def grpo(
     progress: bool = True,
     callbacks: tuple = (),
     log=None,
-) -> GRPOResult:
+) -> RunResult:
     """GRPO on ``cfg``'s model with ``reasoning_kit.rewards.build(spec)``; see the module docstring."""
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    started = time.perf_counter()
-    out = output_path(cfg, spec)
-    # Clear errors before anything loads (prepare_prompts checks the split again for direct callers).
-    checks = [lambda: refuse_eval_split(cfg.dataset, cfg.dataset_split or None)]
-    if cfg.adapter:
-        checks.append(lambda: adapter_base(cfg.adapter))
-    name, why, backend, resume_from = open_run(cfg.backend, out, overwrite=overwrite, resume=resume, log=log,
-                                               checks=checks)
-
-    from reasoning_kit import rewards
-
-    from .data import prepare_prompts
-
-    notes: list[str] = []
-    model, tokenizer, tc, report = _load(name, backend, cfg, spec, notes)
-    log(f"model: {tc.model}" + (f" + adapter {cfg.adapter}" if cfg.adapter else ""))
-    for line in report.lines():
-        log(line)
-    data = prepare_prompts(
-        spec, cfg.dataset, tokenizer, max_seq_length=cfg.max_seq_length, max_prompt_length=cfg.max_prompt_length,
-        max_completion_length=cfg.max_completion_length, limit=cfg.dataset_limit or None,
-        split=cfg.dataset_split or None, progress=progress,
-    )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        funcs = rewards.build(spec, tokenizer=tokenizer)
-    notes.extend(str(w.message) for w in caught)
-    for note in notes:
-        log(f"note: {note}")
-    log(
-        f"prompts: {data.summary['rows_kept']} of {data.summary['rows_in']} from {cfg.dataset}; "
-        f"max_prompt_length {data.max_prompt_length}, max_completion_length {data.max_completion_length}; "
-        f"rewards: {', '.join(f.__name__ for f in funcs)}"
-    )
-    create_output(out, resume=resume)
-    _write_json(out / "data_summary.json", data.summary)
-    trainer, (recorder, stop, budget, samples) = _trainer(name, cfg, tc, model, tokenizer, data, funcs, out, progress,
-                                                          notes, callbacks, spec)
-    (out / "spec.toml").write_text(spec.text)
-    _write_json(out / "grpo_config.json", config_dict(cfg))
-
-    interrupted = run_trainer(trainer, stop, budget, resume_from=resume_from, max_minutes=cfg.max_minutes, notes=notes,
-                              log=log)
-    state = trainer.state
-    result = GRPOResult(out, "interrupted" if interrupted else "completed", state.global_step, state.max_steps,
-                        start_adapter=cfg.adapter or None, model=tc.model)
-    if interrupted:
-        result.checkpoint = last_checkpoint(out)
-    else:
-        result.adapter_dir = out / "adapter"
-        trainer.model.save_pretrained(str(result.adapter_dir))
-        tokenizer.save_pretrained(str(result.adapter_dir))
-    from .curves import chart, curves, summary
-
-    rows = curves(state.log_history)
-    if rows:
-        chart(rows, out / "curves.png", title=f"GRPO {spec.name}: {tc.model}" + (" + SFT adapter" if cfg.adapter else ""))
-    result.metrics = {
-        "status": result.status,
-        "global_step": state.global_step,
-        "max_steps": state.max_steps,
-        "stopped_by_time_budget": budget.stopped_at is not None and not interrupted,
-        "resumed_from": str(resume_from) if resume_from else None,
-        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-        "rewards": [f.__name__ for f in funcs],
-        "reward_summary": summary(rows),
-        "curves": rows,
-        "samples_written": samples.written,
-        **recorder.summary(),
-        "wall_seconds": round(time.perf_counter() - started, 3),
-        "peak_memory": peak_memory(),
-        **device_info(),
-        "backend": name,
-        "backend_reason": why,
-        "notes": notes,
-        "tokenizer": report.to_dict(),
-        "model": tc.model,
-        "adapter": cfg.adapter or None,
-        "dataset": cfg.dataset,
-        "data": data.summary,
-        "spec": {"name": spec.name, "source": spec.source},
-        "config": config_dict(cfg),
-        "versions": versions(),
-        "date": _now(),
-    }
-    _write_json(out / "metrics.json", result.metrics)
-    return result
-
-
-def _trainer(name, cfg, tc, model, tokenizer, data, funcs, out, progress, notes, callbacks, spec):
-    from trl import GRPOConfig, GRPOTrainer
-
-    from harness.train.callbacks import Recorder, StopOnInterrupt, TimeBudget
-
-    from .samples import SampleWriter
-
-    if name == "unsloth":
-        from unsloth import is_bfloat16_supported
-
-        from harness.train.backends.unsloth import precision
-
-        bf16, fp16 = precision(tc, is_bfloat16_supported())
-        optim, gc = cfg.optim, None  # Unsloth applies its own gradient checkpointing
-        cpu = False
-    else:
-        from harness.train.backends.hf import machine_plan
-
-        p = machine_plan(tc)
-        notes.extend(n for n in p.notes if n not in notes)
-        bf16, fp16, optim, gc = p.bf16, p.fp16, p.optim, p.gradient_checkpointing
-        cpu = p.device == "cpu"
-    args = GRPOConfig(
-        **grpo_args(cfg, output_dir=out, max_completion_length=data.max_completion_length, bf16=bf16, fp16=fp16,
-                    optim=optim, progress=progress, gradient_checkpointing=gc, cpu=cpu)
-    )
-    recorder, stop, budget = Recorder(), StopOnInterrupt(), TimeBudget(cfg.max_minutes)
-    samples = SampleWriter(spec, out / "samples.jsonl", cfg.sample_every)
-    trainer = GRPOTrainer(
-        model=model, reward_funcs=funcs, args=args, train_dataset=data.dataset, processing_class=tokenizer,
-        callbacks=[recorder, stop, budget, samples, *callbacks],
-    )
-    samples.trainer = trainer
-    return trainer, (recorder, stop, budget, samples)
+    return run_lifecycle(GRPORecipe(spec, cfg), overwrite=overwrite, resume=resume, progress=progress,
+                         callbacks=callbacks, log=log)

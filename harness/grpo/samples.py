@@ -31,7 +31,9 @@ class SampleWriter(TrainerCallback):
         if not logs or not logs.get("completion"):
             return control
         rewards = {name: list(values) for name, values in logs["rewards"].items()}
-        with self.path.open("a", encoding="utf-8") as fh:
+        from harness.outputs import open_append
+
+        with open_append(self.path) as fh:  # never through a link
             for i, (prompt, completion) in enumerate(zip(logs["prompt"], logs["completion"])):
                 row = {
                     "step": state.global_step,

@@ -13,18 +13,19 @@ import sys
 
 import click
 
-from harness.cliutil import UserError, spec_option
+from harness.cliutil import INTERRUPTED, UserError, exit_interrupted, spec_option
 
 
 def _user_errors():
     """The exception types that become one-line UserErrors."""
     from harness.data.sources import DataError
     from harness.models import ModelLoadError
+    from harness.outputs import OutputError
     from reasoning_kit.schema import SpecError
 
     from . import TrainError
 
-    types = [TrainError, ModelLoadError, DataError, SpecError]
+    types = [TrainError, ModelLoadError, DataError, SpecError, OutputError]
     try:
         from harness.evaluate import EvalError
 
@@ -45,15 +46,15 @@ def run_to_end(job):
     except _user_errors() as exc:
         raise UserError(str(exc)) from None
     except KeyboardInterrupt:  # outside a training step, or a second Ctrl-C during one
-        click.echo("\naborted (Ctrl-C): files already written stay; no new checkpoint was saved", err=True)
-        sys.exit(130)
+        exit_interrupted("aborted (Ctrl-C): no new checkpoint was saved (a new or --overwrite run leaves the output "
+                         "directory as it was); run the same command again, with --resume if it holds a checkpoint-N")
     if result.status == "interrupted":
         click.echo(
             f"interrupted at step {result.global_step}/{result.max_steps}: checkpoint saved in {result.checkpoint}; "
             "run the same command with --resume to continue",
             err=True,
         )
-        sys.exit(130)
+        sys.exit(INTERRUPTED)
     return result, table
 
 
@@ -123,8 +124,15 @@ def fetch_model_cmd(source):
     converts its GGUF) or a .gguf file to convert. The cache is $REASONING_KIT_CACHE or
     ~/.cache/reasoning-kit.
     """
-    from harness.models import ModelLoadError, resolve
+    from pathlib import Path
 
+    from harness.models import ALIASES, ModelLoadError, resolve
+
+    if source not in ALIASES and not Path(source).expanduser().exists():
+        raise UserError(
+            f"not a model alias or a .gguf file: {source} (aliases: {', '.join(sorted(ALIASES))}; "
+            "a hub id needs no fetch-model, transformers fetches it when a command loads it)"
+        )
     try:
         click.echo(resolve(source))
     except ModelLoadError as exc:

@@ -45,7 +45,9 @@ def evaluate_runs(spec: FormatSpec, model: str, runs, out_root: Path, *, dataset
         dirs.append(out)
         gc.collect()
     table = compare_table(dirs)
-    (Path(out_root) / "before_after.md").write_text(table)
+    from harness.outputs import atomic_write
+
+    atomic_write(Path(out_root) / "before_after.md", table)
     return table
 
 

@@ -5,6 +5,8 @@ Each backend module has the same three steps, called in this order by ``harness.
 - ``load_base(cfg, spec, notes) -> (model, tokenizer)``: the base model and its tokenizer
   (tokenizer fixed, the spec's chat template set);
 - ``add_lora(cfg, model) -> model``: LoRA adapters on ``cfg.target_modules``;
+- ``training_args(cfg, *, output_dir, progress, notes)``: the TRL ``SFTConfig`` (built once without a
+  model, as the check before a run);
 - ``make_trainer(cfg, model, tokenizer, dataset, *, output_dir, callbacks, progress, notes)``:
   a TRL ``SFTTrainer``.
 

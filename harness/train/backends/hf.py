@@ -117,14 +117,14 @@ def add_lora(cfg: TrainConfig, model):
         raise TrainError(f"cannot add LoRA adapters: {str(exc).splitlines()[0]}") from None
 
 
-def make_trainer(cfg: TrainConfig, model, tokenizer, dataset, *, output_dir, callbacks, progress: bool, notes: list[str]):
-    """A TRL SFTTrainer for ``model`` (already LoRA-wrapped) on ``dataset`` (text or prompt/completion)."""
-    from trl import SFTConfig, SFTTrainer
+def training_args(cfg: TrainConfig, *, output_dir, progress: bool, notes: list[str]):
+    """The ``trl.SFTConfig`` for ``cfg`` on this machine (no model needed: also the dry check before a run)."""
+    from trl import SFTConfig
 
-    from ..sft import RowPackedCollator, sft_args
+    from ..sft import sft_args
 
     p = machine_plan(cfg)
-    args = SFTConfig(
+    return SFTConfig(
         **sft_args(
             cfg,
             output_dir=output_dir,
@@ -136,6 +136,15 @@ def make_trainer(cfg: TrainConfig, model, tokenizer, dataset, *, output_dir, cal
             cpu=p.device == "cpu",
         )
     )
+
+
+def make_trainer(cfg: TrainConfig, model, tokenizer, dataset, *, output_dir, callbacks, progress: bool, notes: list[str]):
+    """A TRL SFTTrainer for ``model`` (already LoRA-wrapped) on ``dataset`` (text or prompt/completion)."""
+    from trl import SFTTrainer
+
+    from ..sft import RowPackedCollator
+
+    args = training_args(cfg, output_dir=output_dir, progress=progress, notes=notes)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=callbacks)
     if cfg.packing:
         # TRL would flatten the packed rows into one; keep them apart (see RowPackedCollator).

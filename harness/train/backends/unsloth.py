@@ -91,12 +91,19 @@ def add_lora(cfg: TrainConfig, model):
     return FastLanguageModel.get_peft_model(model, **peft_kwargs(cfg))
 
 
-def make_trainer(cfg: TrainConfig, model, tokenizer, dataset, *, output_dir, callbacks, progress: bool, notes: list[str]):
-    from trl import SFTConfig, SFTTrainer
+def training_args(cfg: TrainConfig, *, output_dir, progress: bool, notes: list[str]):
+    """The seed's ``SFTConfig`` for ``cfg`` (no model needed: also the dry check before a run)."""
+    from trl import SFTConfig
     from unsloth import is_bfloat16_supported
 
     from ..sft import sft_args
 
     bf16, fp16 = precision(cfg, is_bfloat16_supported())
-    args = SFTConfig(**sft_args(cfg, output_dir=output_dir, bf16=bf16, fp16=fp16, optim=cfg.optim, progress=progress))
+    return SFTConfig(**sft_args(cfg, output_dir=output_dir, bf16=bf16, fp16=fp16, optim=cfg.optim, progress=progress))
+
+
+def make_trainer(cfg: TrainConfig, model, tokenizer, dataset, *, output_dir, callbacks, progress: bool, notes: list[str]):
+    from trl import SFTTrainer
+
+    args = training_args(cfg, output_dir=output_dir, progress=progress, notes=notes)
     return SFTTrainer(model=model, processing_class=tokenizer, train_dataset=dataset, args=args, callbacks=callbacks)

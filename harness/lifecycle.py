@@ -1,0 +1,258 @@
+"""One run lifecycle for ``train`` and ``grpo``: check -> open output -> load -> train -> save -> summary.
+
+:func:`run_lifecycle` takes a *recipe* (``harness.train.run.SFTRecipe``, ``harness.grpo.run.GRPORecipe``)
+that knows its own settings, model loading and trainer; everything else happens here, once:
+
+1. check settings: the backend choice, the output directory (``harness.outputs.plan_run``,
+   nothing written), the recipe's cheap checks, every non-finite number, and the trainer
+   arguments built by TRL/transformers in a dry step without a model (an unknown optimizer
+   or scheduler is one line naming its key);
+2. load the model and data (``recipe.load``);
+3. open the output (a new or ``--overwrite`` run is built in a temporary sibling directory);
+4. train with the time budget, Ctrl-C -> checkpoint, ``save_steps`` checkpoints;
+5. save the adapter (``recipe.save``), write ``metrics.json``, and commit the directory:
+   the previous run is replaced only now, and only the project's files in it.
+
+Hooks for later work: ``is_main_process`` (default True) is the one place that decides which
+process writes files; any trainer callback with a ``run_metrics()`` method (per-step timing,
+say) adds its dict to ``metrics.json``. Not handled: evaluation after training (``mainjob``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import resource
+import sys
+import time
+from dataclasses import dataclass, field, fields, is_dataclass
+from importlib import metadata
+from pathlib import Path
+
+from harness import outputs
+
+PACKAGES = ("reasoning-kit", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "unsloth",
+            "unsloth_zoo", "bitsandbytes", "vllm")
+
+
+@dataclass
+class RunResult:
+    """What a train or grpo run produced; paths point into the final output directory."""
+
+    output_dir: Path
+    status: str  # "completed" or "interrupted"
+    global_step: int
+    max_steps: int
+    adapter_dir: Path | None = None
+    checkpoint: Path | None = None
+    merged_dir: Path | None = None
+    start_adapter: str | None = None  # grpo: the adapter it started from (None: a new LoRA)
+    model: str = ""
+    metrics: dict = field(default_factory=dict)
+
+
+def versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def device_info() -> dict:
+    import torch
+
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return {"device": f"cuda ({torch.cuda.get_device_name(0)})", "gpu_memory_gib": round(props.total_memory / 2**30, 1)}
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            names = [ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return {"device": f"cpu ({cpu}, {torch.get_num_threads()} threads)", "cpu_count": os.cpu_count()}
+
+
+def peak_memory() -> dict:
+    import torch
+
+    out = {"cpu_peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
+    if torch.cuda.is_available():
+        out["cuda_peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+        out["cuda_peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 3)
+    return out
+
+
+def non_finite(cfg, table: str) -> list[str]:
+    """``table.key must be a finite number, got nan`` for every float setting that is nan or infinite."""
+    found = []
+    for f in fields(cfg) if is_dataclass(cfg) else ():
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(f"{table}.{f.name} must be a finite number, got {value}")
+    return found
+
+
+def trainer_args_error(exc: ValueError, cfg, table: str) -> str:
+    """One line for a ValueError raised by TrainingArguments/SFTConfig/GRPOConfig, naming the key when it can."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    for key in ("optim", "lr_scheduler_type"):
+        value = getattr(cfg, key, None)
+        if isinstance(value, str) and text.startswith(f"{value} is not a valid"):
+            kind = "optimizer" if key == "optim" else "scheduler"
+            choices = text.split("select one of", 1)[-1].strip(" .")
+            return f"invalid {table} option: {table}.{key}: {value!r} is not a {kind} transformers knows (one of {choices})"
+    return f"invalid {table} option (rejected by transformers/TRL): {text}"
+
+
+def _log_default(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run_trainer(trainer, stop, budget, *, resume_from: Path | None, max_minutes: float, notes: list[str], log) -> bool:
+    """``trainer.train()`` (resumed when asked) with Ctrl-C -> checkpoint; True when Ctrl-C stopped it early."""
+    import torch
+
+    from harness.train.callbacks import sigint_saves
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    if resume_from is not None:
+        log(f"resuming from {resume_from}")
+    with sigint_saves(stop):
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    state = trainer.state
+    interrupted = stop.stopped_at is not None and state.global_step < state.max_steps
+    if budget.stopped_at is not None and not interrupted and state.global_step < state.max_steps:
+        notes.append(f"stopped by the time budget (max_minutes {max_minutes:g}) at step {state.global_step}/{state.max_steps}")
+        log(f"note: {notes[-1]}")
+    return interrupted
+
+
+def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, progress: bool = True, callbacks: tuple = (),
+                  log=None, is_main_process: bool = True) -> RunResult:
+    """Run ``recipe`` through the lifecycle in the module docstring; ``recipe.error`` is the one-line error type."""
+    from harness.train import backends
+
+    log = log or _log_default
+    error = recipe.error
+    started = time.perf_counter()
+    out = Path(recipe.out)
+    # 1. check settings: nothing is written and nothing heavy is loaded before this passes.
+    name, why = backends.choose(recipe.backend)
+    try:
+        plan = outputs.plan_run(out, recipe.command, overwrite=overwrite, resume=resume, max_steps=recipe.cfg.max_steps)
+    except outputs.OutputError as exc:
+        raise error(str(exc)) from None
+    recipe.check()
+    problems = non_finite(recipe.cfg, recipe.command)
+    if problems:
+        raise error(f"invalid {recipe.command} option: " + "; ".join(problems))
+    log(f"backend: {name} ({why})")
+    backend = backends.get(name)  # unsloth is imported here, before transformers
+    try:
+        recipe.trainer_args(name, out, progress=progress, notes=[])
+    except ValueError as exc:
+        if isinstance(exc, error):
+            raise
+        raise error(trainer_args_error(exc, recipe.cfg, recipe.command)) from None
+    # 2. load.
+    notes: list[str] = []
+    recipe.load(name, backend, notes, log=log, progress=progress)
+    # 3. open the output.
+    try:
+        run_dir = outputs.open_run(plan) if is_main_process else None
+    except outputs.OutputError as exc:
+        raise error(str(exc)) from None
+    work = run_dir.path if run_dir else out
+    try:
+        result = _train_and_save(recipe, name, why, backend, plan, work, out, notes, progress, callbacks, log,
+                                 started, is_main_process)
+        if run_dir:
+            run_dir.commit()
+    except OSError as exc:
+        if run_dir:
+            run_dir.abandon()
+        where = exc.filename or work
+        raise error(f"cannot write the run in {out}: {exc.strerror or exc} ({where}); the previous run is unchanged"
+                    if plan.mode != "resume" else f"cannot write the run in {out}: {exc.strerror or exc} ({where})") from None
+    except BaseException:
+        if run_dir:
+            run_dir.abandon()
+        raise
+    return result
+
+
+def _train_and_save(recipe, name, why, backend, plan, work: Path, out: Path, notes, progress, callbacks, log, started,
+                    io: bool) -> RunResult:
+    from harness.train.callbacks import Recorder, StopOnInterrupt, TimeBudget
+
+    write = outputs.write_json if io else (lambda path, data: None)
+    recorder, stop, budget = Recorder(), StopOnInterrupt(), TimeBudget(recipe.cfg.max_minutes)
+    everything = [recorder, stop, budget, *callbacks]
+    logged = len(notes)
+    trainer = recipe.make_trainer(name, backend, work, everything, notes=notes, progress=progress)
+    for note in notes[logged:]:
+        log(f"note: {note}")
+    resume_from = plan.checkpoint
+    try:
+        interrupted = run_trainer(trainer, stop, budget, resume_from=resume_from, max_minutes=recipe.cfg.max_minutes,
+                                  notes=notes, log=log)
+    except RuntimeError as exc:
+        if resume_from is None or "size mismatch" not in str(exc):
+            raise
+        from harness.models import first_line
+
+        raise recipe.error(f"cannot resume from {resume_from}: {first_line(exc)} (was it saved with another --model "
+                           "or LoRA rank? resume with the same settings, or start over with --overwrite)") from None
+    # Written once training has ended, so a resume that fails at its start changes no file.
+    for fname, data in recipe.files_before().items():
+        write(outputs.inside(work, work / fname), data)
+    if io:
+        outputs.atomic_write(work / "spec.toml", recipe.spec.text)
+        write(work / recipe.config_file, recipe.config_dict())
+    state = trainer.state
+    result = RunResult(out, "interrupted" if interrupted else "completed", state.global_step, state.max_steps,
+                       start_adapter=recipe.start_adapter, model=recipe.model_name)
+    if interrupted:
+        ckpt = outputs.last_checkpoint(work)
+        result.checkpoint = out / ckpt.name if ckpt else None
+    elif io:
+        recipe.save(name, trainer, work)
+        result.adapter_dir = out / "adapter"
+        if (work / "merged").is_dir():
+            result.merged_dir = out / "merged"
+    extra = {}
+    for cb in everything:
+        if hasattr(cb, "run_metrics"):
+            extra.update(cb.run_metrics())
+    result.metrics = {
+        "status": result.status,
+        "global_step": state.global_step,
+        "max_steps": state.max_steps,
+        "stopped_by_time_budget": budget.stopped_at is not None and not interrupted,
+        "resumed_from": str(resume_from) if resume_from else None,
+        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
+        **recipe.run_metrics(trainer, work),
+        **recorder.summary(),
+        **extra,
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        "peak_memory": peak_memory(),
+        **device_info(),
+        "backend": name,
+        "backend_reason": why,
+        "notes": notes,
+        "tokenizer": recipe.report.to_dict(),
+        **recipe.describe(),
+        "spec": {"name": recipe.spec.name, "source": recipe.spec.source},
+        "config": recipe.config_dict(),
+        "versions": versions(),
+        "date": outputs.now(),
+    }
+    write(work / "metrics.json", result.metrics)
+    return result

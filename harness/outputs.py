@@ -1,0 +1,309 @@
+"""One output policy for every command that writes a run: train, grpo, eval and data prepare.
+
+What it guarantees:
+
+- a run directory is marked by ``reasoning-kit-run.json``, which names the command that wrote
+  it (``train``, ``grpo``, ``eval``); a non-empty directory that is not a run of the same
+  command is refused with one line, and nothing in it is touched;
+- :func:`plan_run` checks the directory and writes nothing; :func:`open_run` builds a new or
+  ``--overwrite`` run in a sibling temporary directory (same parent, so a rename moves it) and
+  :meth:`RunDir.commit` moves it into place only once it has a result: the previous run stays
+  whole until then, and a failure removes only the temporary directory;
+- on commit, only entries the project wrote (listed in the old mark, or with a name a run
+  writes) are replaced; a file the user put in the directory stays;
+- ``--resume`` works in place and refuses a finished run (``metrics.json`` status
+  ``completed``), changing nothing, unless it continues past the run's final checkpoint;
+- files are written atomically (a temporary file in the same directory, then ``os.replace``),
+  never through a symlink (``O_NOFOLLOW``), with the user's umask; :func:`inside` keeps a
+  derived path in its directory and :func:`refuse_same_file` keeps an input from being an output.
+
+Not handled: concurrent runs writing the same directory, network file systems without
+atomic rename, multi-process I/O (the caller decides which process writes: ``is_main_process``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RUN_MARK = "reasoning-kit-run.json"
+COMMANDS = ("train", "grpo", "eval")
+LABELS = {"train": "training", "grpo": "GRPO", "eval": "eval"}
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+# Top-level names a run of each command writes (older marks do not list their entries).
+RUN_ENTRIES = {
+    "train": ("adapter", "merged", "eval", "spec.toml", "train_config.json", "data_summary.json", "metrics.json"),
+    "grpo": ("adapter", "eval", "spec.toml", "grpo_config.json", "data_summary.json", "metrics.json", "curves.png",
+             "samples.jsonl"),
+    "eval": ("outputs.jsonl", "run.json", "report.json", "report.md", "chart.png"),
+}
+
+
+class OutputError(ValueError):
+    """An output path or directory that cannot be used, in one line."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# --- files -----------------------------------------------------------------------------------
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _mode() -> int:
+    """Mode of a new file under the user's umask (mkstemp alone would give 0600)."""
+    return 0o666 & ~_umask()
+
+
+def inside(root: Path, path: Path) -> Path:
+    """``path`` if it resolves inside ``root``; OutputError otherwise."""
+    if not Path(path).resolve().is_relative_to(Path(root).resolve()):
+        raise OutputError(f"{path} is outside the output directory {root}")
+    return Path(path)
+
+
+def refuse_symlink(path: Path, what: str = "output") -> None:
+    if Path(path).is_symlink():
+        raise OutputError(f"{what} {path} is a symbolic link: reasoning-kit does not write through links; give the real path")
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in its directory and ``os.replace`` (umask applies)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, _mode())
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)  # replaces a link itself, never its target
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data) -> None:
+    atomic_write(path, json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def open_append(path: Path):
+    """``path`` opened for appending text, refusing a symbolic link (O_NOFOLLOW)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        if Path(path).is_symlink():
+            refuse_symlink(path)
+        raise OutputError(f"cannot write {path}: {exc.strerror}") from None
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+def refuse_same_file(inputs, output: Path, flag: str = "--out") -> None:
+    """OutputError when ``output`` is (resolves to) one of the ``inputs`` files."""
+    out = Path(output).expanduser().resolve()
+    for item in inputs:
+        path = Path(str(item)).expanduser() if item is not None else None
+        if path is not None and path.exists() and path.resolve() == out:
+            raise OutputError(f"{flag} {output} is an input file: writing it would destroy the input; choose another {flag}")
+
+
+def check_output_file(path: Path, *, overwrite: bool, inputs=(), flag: str = "--out") -> None:
+    """A file a command is about to write: not an input, not a link, not replaced without ``overwrite``."""
+    refuse_same_file(inputs, path, flag)
+    refuse_symlink(path)
+    if path.exists() and not path.is_file():
+        raise OutputError(f"{flag} {path} exists and is not a file")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{flag} {path} exists: pass --overwrite to replace it")
+
+
+# --- run directories -------------------------------------------------------------------------
+
+
+def read_mark(out: Path) -> dict | None:
+    """The run mark of ``out`` (``{}`` for an unreadable one), or None when there is none."""
+    path = Path(out) / RUN_MARK
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        mark = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return mark if isinstance(mark, dict) else {}
+
+
+def run_command(out: Path) -> str | None:
+    """The command that wrote run directory ``out`` (marks older than this policy: train or grpo)."""
+    mark = read_mark(out)
+    if mark is None:
+        return None
+    return mark.get("command") or "train|grpo"
+
+
+def _same_command(found: str | None, command: str) -> bool:
+    return found is not None and (found == command or (found == "train|grpo" and command in ("train", "grpo")))
+
+
+def last_checkpoint(out: Path) -> Path | None:
+    """The ``checkpoint-N`` directory with the largest N in ``out``, or None."""
+    if not Path(out).is_dir():
+        return None
+    found = [(int(m.group(1)), p) for p in Path(out).iterdir() if p.is_dir() and (m := _CHECKPOINT.match(p.name))]
+    return max(found)[1] if found else None
+
+
+def finished(out: Path) -> dict | None:
+    """``metrics.json`` of ``out`` when it says the run completed, else None."""
+    try:
+        metrics = json.loads((Path(out) / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) and metrics.get("status") == "completed" else None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What :func:`open_run` will do: ``mode`` is new, overwrite or resume."""
+
+    out: Path
+    command: str
+    mode: str
+    checkpoint: Path | None = None
+
+
+def _writable(path: Path) -> None:
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write in {path}: permission denied")
+
+
+def plan_run(out: Path, command: str, *, overwrite: bool = False, resume: bool = False,
+             need_checkpoint: bool = True, max_steps: int | None = None) -> RunPlan:
+    """Check ``out`` for a run of ``command``; write nothing. OutputError (one line) when it cannot be used.
+
+    ``--resume`` of a finished run is refused unless its last checkpoint is its final step and
+    ``max_steps`` goes beyond it (training further, never backwards).
+    """
+    out = Path(out)
+    if overwrite and resume:
+        raise OutputError("--overwrite and --resume contradict each other: choose one")
+    refuse_symlink(out, "output directory")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"output {out} exists and is not a directory")
+    found = run_command(out) if out.is_dir() else None
+    if resume:
+        if not out.is_dir():
+            raise OutputError(f"--resume: output directory {out} does not exist, so there is nothing to resume")
+        if any(out.iterdir()) and not _same_command(found, command):
+            raise OutputError(f"--resume: {out} is not a reasoning-kit {LABELS[command]} directory (no {RUN_MARK} from {command})")
+        ckpt = last_checkpoint(out)
+        done = finished(out)
+        if done is not None:
+            step = done.get("global_step")
+            at = int(_CHECKPOINT.match(ckpt.name).group(1)) if ckpt else None
+            if not (isinstance(step, int) and at == step and max_steps is not None and max_steps > step):
+                raise OutputError(
+                    f"--resume: the run in {out} already finished (step {step}/{done.get('max_steps')}"
+                    + (f"; its last checkpoint is step {at}" if at is not None and at != step else "")
+                    + "); nothing changed (use --overwrite to run it again, or --output DIR; to train further, resume with "
+                    "a larger max_steps from a run that saved a checkpoint at its last step)"
+                )
+        if ckpt is None and need_checkpoint:
+            raise OutputError(
+                f"--resume: no checkpoint-N directory in {out} (one is saved on Ctrl-C, or every train.save_steps steps)"
+            )
+        _writable(out)
+        return RunPlan(out, command, "resume", ckpt)
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise OutputError(
+                f"output directory {out} is not empty: pass --overwrite to replace it, --resume to continue it, or --output DIR"
+            )
+        if found is None:
+            raise OutputError(f"--overwrite: {out} is not a reasoning-kit {LABELS[command]} directory (no {RUN_MARK}), not deleting it")
+        if not _same_command(found, command):
+            raise OutputError(f"--overwrite: {out} holds a reasoning-kit {found} run, not a {command} run; not deleting it")
+        _writable(out)
+        return RunPlan(out, command, "overwrite")
+    parent = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    _writable(parent if parent != out else out)
+    return RunPlan(out, command, "new")
+
+
+@dataclass
+class RunDir:
+    """An opened run: write into ``path``; :meth:`commit` makes it the run at ``plan.out``."""
+
+    plan: RunPlan
+    path: Path
+    committed: bool = False
+    entries: list[str] = field(default_factory=list)
+
+    def commit(self) -> Path:
+        """Move the new run into place (replacing only the project's old entries); returns ``plan.out``."""
+        out = self.plan.out
+        if self.committed:
+            return out
+        self.committed = True
+        if self.path == out:
+            _mark(out, self.plan.command, extra=sorted(p.name for p in out.iterdir()))
+            return out
+        new = sorted(p.name for p in self.path.iterdir())
+        _mark(self.path, self.plan.command, extra=new)
+        if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+            if out.exists():
+                out.rmdir()
+            os.replace(self.path, out)
+            return out
+        old = read_mark(out) or {}
+        ours = set(old.get("entries") or ()) | set(RUN_ENTRIES.get(self.plan.command, ())) | {RUN_MARK}
+        ours |= {p.name for p in out.iterdir() if _CHECKPOINT.match(p.name)}
+        trash = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        for p in list(out.iterdir()):
+            if p.name in ours or p.name in new:
+                os.replace(p, trash / p.name)
+        for name in new:
+            os.replace(self.path / name, out / name)
+        self.path.rmdir()
+        shutil.rmtree(trash, ignore_errors=True)
+        return out
+
+    def abandon(self) -> None:
+        """Remove what this run wrote when it never committed (the temporary directory only)."""
+        if not self.committed and self.path != self.plan.out:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _mark(path: Path, command: str, extra: list[str]) -> None:
+    mark = read_mark(path) or {}
+    entries = sorted(set(mark.get("entries") or ()) | set(extra) | {RUN_MARK})
+    write_json(path / RUN_MARK, {"command": command, "started": mark.get("started") or now(), "entries": entries})
+
+
+def open_run(plan: RunPlan) -> RunDir:
+    """Create the directory the run writes into: ``plan.out`` for resume, else a sibling temporary one."""
+    out = plan.out
+    try:
+        if plan.mode == "resume":
+            return RunDir(plan, out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700
+    except OSError as exc:
+        raise OutputError(f"cannot create the output directory {out}: {exc.strerror}") from None
+    _mark(tmp, plan.command, extra=[])
+    return RunDir(plan, tmp)
