@@ -49,7 +49,12 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
-    """A tiny model, SFT data, and an SFT adapter trained on it (a few seconds)."""
+    """A tiny model, SFT data, and an SFT adapter trained on it (a few seconds).
+
+    No assertion depends on how well the SFT went: the tests check what GRPO recorded against
+    what it generated (rewards recomputed from the logged completions, counts, files), never the
+    completions themselves; they also pass with a 1-step lr 1e-6 SFT adapter.
+    """
     import torch
 
     torch.set_num_threads(1)

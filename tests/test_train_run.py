@@ -1,9 +1,11 @@
 """Real training runs on a tiny model built here: train -> generate -> validate, outputs, Ctrl-C + resume, CLI.
 
 The tiny Llama (tests/tiny.py) starts from random weights; its embeddings are scaled up so
-frozen embeddings allow confident logits, and LoRA (r 16 on hidden 64) can then memorise the
-handful of formatted examples. Torch runs on one thread here: tiny matmuls on 2 threads of a
-busy 2-core machine are 10x slower, not faster.
+frozen embeddings allow confident logits, and LoRA (r 32 on hidden 64) can then memorise the
+handful of formatted examples. ``RECIPE`` is chosen so that this holds by a wide margin whatever
+the init seed or the CPU's kernels: tests that need the trained model's exact outputs rely on it,
+and the slow ``TestRecipe`` re-measures it. Torch runs on one thread here: tiny matmuls on 2
+threads of a busy 2-core machine are 10x slower, not faster.
 """
 
 from __future__ import annotations
@@ -20,11 +22,18 @@ from harness.train.run import RUN_MARK, check_output, train
 from reasoning_kit.spec import load_spec
 from reasoning_kit.template import chat_template, prompt_messages, render
 from reasoning_kit.validator import validate
-from tests.tiny import corpus, make_model, make_tokenizer
+from tests.tiny import corpus, make_model, make_tokenizer, smallest_margin
 
 SPEC = load_spec("working_out")
 PAIRS = [(2, 1), (3, 4), (5, 7), (6, 2), (8, 9), (4, 4), (7, 1), (9, 3)]
 ROWS = [{"question": f"What is {a} + {b}?", "reasoning": f"We add {a} and {b} to get {a + b}.", "answer": str(a + b)} for a, b in PAIRS]
+# The training recipe of the `trained` fixture: after it, every completion token of ROWS beats every other token by
+# >= 5.1 logits (teacher forcing, smallest over the 8 rows) for tiny-model init seeds 0-7, with the CPU's SIMD kernels
+# and with ATEN_CPU_CAPABILITY=default alike (the two differ by < 0.12), and the loss falls >= 620x. Greedy decoding
+# therefore reproduces the rows on any CPU. The previous recipe (lr 1e-2, r 16, weight decay 0.01, 150 steps) ended
+# below 0 for seeds 3, 6 and 7; lr 3e-3 or 5e-3 at r 16 were worse; 5e-3 at r 16 for 300 steps failed seed 7.
+RECIPE = {"max_steps": 300, "learning_rate": 3e-3, "weight_decay": 0.0, "lora_r": 32, "lora_alpha": 64}
+MARGIN = 2.0  # what the tests require of RECIPE: logit noise across CPUs is ~1e-5, the recipe gives >= 5
 
 
 @pytest.fixture(autouse=True)
@@ -40,11 +49,14 @@ def one_thread():
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     """A tiny model directory and a jsonl of question/reasoning/answer rows."""
+    return make_workdir(tmp_path_factory.mktemp("train"), seed=0)
+
+
+def make_workdir(root: Path, seed: int) -> Path:
     import torch
 
-    root = tmp_path_factory.mktemp("train")
     tok = make_tokenizer(SPEC, corpus(SPEC, 40))
-    model = make_model(tok)
+    model = make_model(tok, seed=seed)
     with torch.no_grad():
         model.get_input_embeddings().weight.mul_(10.0)
     model.save_pretrained(root / "model")
@@ -56,11 +68,10 @@ def workdir(tmp_path_factory):
 def tiny_config(workdir: Path, output: Path, **overrides):
     base = {
         "model": str(workdir / "model"), "dataset": str(workdir / "data.jsonl"), "output_dir": str(output),
-        "backend": "hf", "max_steps": 150, "learning_rate": 1e-2, "per_device_train_batch_size": 8, "warmup_steps": 0,
-        "lora_r": 16, "lora_alpha": 32, "gradient_checkpointing": False, "logging_steps": 10,
-        "completion_only_loss": True, "max_seq_length": 512, "packing": False,
+        "backend": "hf", "per_device_train_batch_size": 8, "warmup_steps": 0, "gradient_checkpointing": False,
+        "logging_steps": 20, "completion_only_loss": True, "max_seq_length": 512, "packing": False,
     }
-    return resolve_config(SPEC.train, base | overrides)
+    return resolve_config(SPEC.train, base | RECIPE | overrides)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +81,25 @@ def trained(workdir):
     torch.set_num_threads(1)
     result = train(SPEC, tiny_config(workdir, workdir / "out"), progress=False, log=lambda m: None)
     return result
+
+
+def margin(model_dir: Path, adapter: Path | None) -> float:
+    """``smallest_margin`` of the model (+ adapter) on ROWS, with the prompts and completions greedy() sees."""
+    from harness import models
+
+    model = models.load_model(str(model_dir))
+    if adapter is not None:
+        model = models.load_adapter(model, adapter)
+    model.eval()
+    tok = models.load_tokenizer(str(adapter or model_dir))
+    prompts = [render(SPEC, prompt_messages(SPEC, r["question"]), add_generation_prompt=True, eos_token=tok.eos_token)
+               for r in ROWS]
+    return smallest_margin(model, tok, prompts, [expected(r)[len(SPEC.generation_prompt):] for r in ROWS])
+
+
+def expected(row: dict) -> str:
+    """What greedy() must return for a training row once the model has learnt it."""
+    return SPEC.completion(row["reasoning"], row["answer"], eos="<|endoftext|>")
 
 
 def greedy(model_dir: Path, adapter: Path | None, questions: list[str]) -> list[str]:
@@ -98,10 +128,13 @@ class TestTrainGenerateValidate:
         completions = greedy(workdir / "model", trained.adapter_dir, [r["question"] for r in ROWS])
         assert [validate(SPEC, c).codes for c in completions] == [()] * len(ROWS)
 
+    def test_training_examples_win_by_a_wide_margin(self, trained, workdir):
+        """Why this class's other tests hold on any CPU; if RECIPE ever stops sufficing, this says by how much."""
+        assert margin(workdir / "model", trained.adapter_dir) >= MARGIN
+
     def test_generations_reproduce_the_training_examples(self, trained, workdir):
         completions = greedy(workdir / "model", trained.adapter_dir, [r["question"] for r in ROWS])
-        expected = [SPEC.completion(r["reasoning"], r["answer"], eos="<|endoftext|>") for r in ROWS]
-        assert completions == expected
+        assert completions == [expected(r) for r in ROWS]
 
     def test_base_model_does_not_pass(self, workdir):
         completions = greedy(workdir / "model", None, [ROWS[0]["question"]])
@@ -111,12 +144,13 @@ class TestTrainGenerateValidate:
 class TestOutputs:
     def test_files(self, trained):
         out = trained.output_dir
-        assert trained.status == "completed" and trained.global_step == 150
+        assert trained.status == "completed" and trained.global_step == RECIPE["max_steps"]
         assert (out / "adapter" / "adapter_config.json").is_file()
         assert (out / "adapter" / "adapter_model.safetensors").is_file()
         assert json.loads((out / "adapter" / "tokenizer_config.json").read_text())["eos_token"] == "<|endoftext|>"
         assert (out / "spec.toml").read_text() == SPEC.text
-        assert json.loads((out / "train_config.json").read_text())["learning_rate"] == 1e-2
+        saved = json.loads((out / "train_config.json").read_text())
+        assert {k: saved[k] for k in RECIPE} == RECIPE
         assert (out / RUN_MARK).is_file()
 
     def test_saved_tokenizer_has_the_spec_template(self, trained):
@@ -133,9 +167,10 @@ class TestOutputs:
         assert m["status"] == "completed" and m["backend"] == "hf"
         curve = m["loss_curve"]
         # every logging_steps, plus the last two steps so the final record is the last step's loss alone
-        assert [e["step"] for e in curve] == [1] + list(range(10, 141, 10)) + [149, 150]
+        n = RECIPE["max_steps"]
+        assert [e["step"] for e in curve] == [1] + list(range(20, n - 1, 20)) + [n - 1, n]
         assert curve[-1]["loss"] < curve[0]["loss"] / 10
-        assert m["final_loss"] == float(f"{curve[-1]['loss']:.4g}") and m["final_loss_step"] == 150
+        assert m["final_loss"] == float(f"{curve[-1]['loss']:.4g}") and m["final_loss_step"] == n
         assert m["tokens_this_session"] == m["tokens_total"] > 0
         assert m["trained_tokens_per_s"] > 0 and m["train_seconds"] > 0 and m["wall_seconds"] >= m["train_seconds"]
         assert m["device"].startswith("cpu (") and m["peak_memory"]["cpu_peak_rss_gib"] > 0
@@ -263,6 +298,19 @@ class TestSigintSaves:
             assert signal.getsignal(signal.SIGINT) is found
         finally:
             signal.signal(signal.SIGINT, outer)
+
+
+@pytest.mark.slow
+class TestRecipe:
+    """RECIPE trains every init seed to the margin (~10 s a seed; run again with ATEN_CPU_CAPABILITY=default)."""
+
+    @pytest.mark.parametrize("seed", range(8))
+    def test_margin_for_init_seed(self, tmp_path, seed):
+        root = make_workdir(tmp_path, seed=seed)
+        result = train(SPEC, tiny_config(root, root / "out"), progress=False, log=lambda m: None)
+        curve = result.metrics["loss_curve"]
+        assert curve[-1]["loss"] < curve[0]["loss"] / 100
+        assert margin(root / "model", result.adapter_dir) >= MARGIN
 
 
 class TestMerge:

@@ -8,7 +8,8 @@ to a directory that ``from_pretrained`` loads like any local model. ``train_to_o
 trains a model until its greedy continuation of given prompts is given completions, with a
 logit margin wide enough that no CPU's floating-point details change them: tests that need
 outputs of a known shape (valid, invalid, stopped, cut) build them this way, never by hoping
-a random model produces them.
+a random model produces them. ``smallest_margin`` measures that margin for a model trained
+any other way (the real ``train`` command in tests/test_train_run.py).
 """
 
 from __future__ import annotations
@@ -88,21 +89,8 @@ def corpus(spec: FormatSpec, n: int = 20) -> list[str]:
     return out
 
 
-def train_to_outputs(model, tokenizer, prompts: list[str], completions: list[str], *, max_new_tokens: int | None = None,
-                     margin: float = 2.0, lr: float = 3e-3, max_steps: int = 600) -> int:
-    """Train ``model`` in place until greedy decoding continues each prompt with its completion.
-
-    Prompts and completions are tokenized on their own (``add_special_tokens=False``) and
-    concatenated, so the model learns exactly those token ids (an EOS string in a completion
-    becomes the EOS id). ``max_new_tokens`` cuts each completion's ids to what a generation of
-    that length can produce. Training (full batch, AdamW, loss on completion tokens only) stops
-    once every completion token beats every other token by ``margin`` logits under teacher
-    forcing, which makes greedy decoding reproduce the completions whatever the CPU's
-    floating-point details (padding, batching and kernels move logits by ~1e-5). Trains the
-    parameters that require grad (a PEFT model: the adapter only). ``lr`` 3e-3 reaches the margin in
-    ~90-125 steps for every init seed and SIMD path tried; 1e-2 sometimes stalls near a tie. Returns the steps taken;
-    raises RuntimeError if ``max_steps`` is not enough. The model is left in eval mode.
-    """
+def _batch(tokenizer, prompts: list[str], completions: list[str], max_new_tokens: int | None):
+    """(input_ids, attention_mask, labels) of prompt + completion rows; labels only on completion ids."""
     import torch
 
     if len(prompts) != len(completions):
@@ -121,18 +109,61 @@ def train_to_outputs(model, tokenizer, prompts: list[str], completions: list[str
         ids[i, : len(row)] = torch.tensor(row)
         mask[i, : len(row)] = 1
         labels[i, start : len(row)] = ids[i, start : len(row)]
-    targets = labels[:, 1:]  # position t predicts token t + 1
-    scored = targets != -100
+    return ids, mask, labels
+
+
+def _smallest_margin(logits, labels) -> float:
+    """min over completion tokens of (target logit - best other logit), position t predicting t + 1."""
+    import torch
+
+    with torch.no_grad():
+        targets = labels[:, 1:]
+        logits = logits[:, :-1].float()
+        right = logits.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        others = logits.scatter(-1, targets.clamp(min=0).unsqueeze(-1), float("-inf")).amax(-1)
+        return (right - others)[targets != -100].min().item()
+
+
+def smallest_margin(model, tokenizer, prompts: list[str], completions: list[str], *,
+                    max_new_tokens: int | None = None) -> float:
+    """The smallest logit margin by which a completion token beats every other token (teacher forcing).
+
+    Above ~1, greedy decoding of each prompt reproduces its completion on any CPU (kernels,
+    padding and batching move logits by ~1e-5); below 0, it does not. Tokenizes as
+    ``train_to_outputs`` does; runs ``model`` as it is (call ``model.eval()`` first).
+    """
+    import torch
+
+    ids, mask, labels = _batch(tokenizer, prompts, completions, max_new_tokens)
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=mask).logits
+    return _smallest_margin(logits, labels)
+
+
+def train_to_outputs(model, tokenizer, prompts: list[str], completions: list[str], *, max_new_tokens: int | None = None,
+                     margin: float = 2.0, lr: float = 3e-3, max_steps: int = 600) -> int:
+    """Train ``model`` in place until greedy decoding continues each prompt with its completion.
+
+    Prompts and completions are tokenized on their own (``add_special_tokens=False``) and
+    concatenated, so the model learns exactly those token ids (an EOS string in a completion
+    becomes the EOS id). ``max_new_tokens`` cuts each completion's ids to what a generation of
+    that length can produce. Training (full batch, AdamW, loss on completion tokens only) stops
+    once every completion token beats every other token by ``margin`` logits under teacher
+    forcing, which makes greedy decoding reproduce the completions whatever the CPU's
+    floating-point details (padding, batching and kernels move logits by ~1e-5). Trains the
+    parameters that require grad (a PEFT model: the adapter only). ``lr`` 3e-3 reaches the margin in
+    ~90-125 steps for every init seed and SIMD path tried; 1e-2 sometimes stalls near a tie. Returns the steps taken;
+    raises RuntimeError if ``max_steps`` is not enough. The model is left in eval mode.
+    """
+    import torch
+
+    ids, mask, labels = _batch(tokenizer, prompts, completions, max_new_tokens)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     model.train()
     for step in range(max_steps + 1):
         out = model(input_ids=ids, attention_mask=mask, labels=labels)
-        with torch.no_grad():
-            logits = out.logits[:, :-1].float()
-            right = logits.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-            others = logits.scatter(-1, targets.clamp(min=0).unsqueeze(-1), float("-inf")).amax(-1)
-            worst = (right - others)[scored].min().item()
+        worst = _smallest_margin(out.logits, labels)
         if worst >= margin:
             model.eval()
             return step
