@@ -2,7 +2,8 @@
 
 A *source* is one of:
 
-- a hub id (``unsloth/Qwen3-4B-Base``), loaded by transformers (needs hub access or its cache);
+- a hub id (``unsloth/Qwen3-4B-Base``), loaded by transformers (needs hub access or its cache;
+  an unreachable hub is one line within seconds, ``harness.hub``);
 - a local model directory (``config.json`` + weights);
 - a ``.gguf`` file (or a directory holding exactly one): converted ONCE to a local model
   directory in the cache (weights de-quantised to float32, quantization config dropped so
@@ -62,6 +63,9 @@ ALIASES = {
 }
 
 
+OFFLINE_HINT = f"use a local model directory, a .gguf file or the alias {next(iter(ALIASES))} (what train --offline uses)"
+
+
 def cache_dir() -> Path:
     """``$REASONING_KIT_CACHE`` or ``~/.cache/reasoning-kit``."""
     return Path(os.environ.get("REASONING_KIT_CACHE") or Path.home() / ".cache" / "reasoning-kit").expanduser()
@@ -112,6 +116,10 @@ def resolve(source: str, *, progress: bool = True) -> str:
         raise ModelLoadError(f"not a model directory: {source} (no config.json and not exactly one .gguf file)")
     if _looks_like_path(source):
         raise ModelLoadError(f"model not found: {source} (no such file or directory)")
+    from harness.hub import unreachable_message
+
+    if message := unreachable_message(source, "model", OFFLINE_HINT):  # fail in 2 s, not after 30 s of retries
+        raise ModelLoadError(message)
     return source  # a hub id
 
 
