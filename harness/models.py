@@ -124,6 +124,40 @@ def resolve(source: str, *, progress: bool = True) -> str:
     return source  # a hub id
 
 
+def source_name(source: str) -> str:
+    """The name to record and show for a model source: what the user gave, usable again later.
+
+    An alias or hub id stays as given; the cache directory of a converted alias becomes the alias
+    again (adapters saved before names were recorded point there); any other path is made
+    absolute, so it still resolves from another working directory.
+    """
+    text = str(source)
+    if text in ALIASES:
+        return text
+    path = Path(text).expanduser()
+    if path.exists() or _looks_like_path(text):
+        path = path.resolve()
+        for name in ALIASES:
+            if path == alias_dir(name).resolve():
+                return name
+        return str(path)
+    return text
+
+
+def record_base(adapter_dir: str | Path, source: str) -> None:
+    """Name ``source`` (:func:`source_name`) as the base in ``adapter_dir/adapter_config.json``.
+
+    PEFT writes the path the base was loaded from (for an alias: its cache directory); the
+    alias itself resolves offline from the cache, and is the name tables and charts show.
+    """
+    from harness.outputs import atomic_write
+
+    config = Path(adapter_dir) / "adapter_config.json"
+    data = json.loads(config.read_text())
+    data["base_model_name_or_path"] = source_name(source)
+    atomic_write(config, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
 # --- GGUF conversion -------------------------------------------------------------------------
 
 

@@ -284,3 +284,40 @@ def _touch(p: Path) -> Path:
 def _mkdir(p: Path) -> Path:
     p.mkdir()
     return p
+
+
+class TestRecordedBase:
+    """Adapters name their base as the user gave it (#16 item 8), and that name loads again offline."""
+
+    def test_source_names(self, cache, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "local-model").mkdir()
+        assert models.source_name("smollm2-135m-instruct") == "smollm2-135m-instruct"
+        assert models.source_name(str(models.alias_dir("smollm2-135m-instruct"))) == "smollm2-135m-instruct"
+        assert models.source_name("org/some-model") == "org/some-model"
+        assert models.source_name("local-model") == str(tmp_path / "local-model")
+        assert models.source_name("./x.gguf") == str(tmp_path / "x.gguf")
+
+    def test_train_then_grpo_keep_the_alias(self, cache, tmp_path):
+        from harness.grpo.config import base_model, loading_config
+        from harness.grpo.config import resolve_config as grpo_config
+        from harness.train.config import resolve_config
+        from harness.train.run import train
+        from tests.tiny import save_tiny
+
+        name = "smollm2-135m-instruct"
+        where = save_tiny(models.alias_dir(name), SPEC, corpus(SPEC, 20))  # what fetch_alias leaves in the cache
+        (where / models.CONVERTED_MARK).write_text("{}")
+        rows = [{"question": f"What is {a} + 1?", "reasoning": f"{a} plus 1.", "answer": str(a + 1)} for a in range(8)]
+        (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        cfg = resolve_config(SPEC.train, {
+            "model": name, "dataset": str(tmp_path / "data.jsonl"), "output_dir": str(tmp_path / "sft"), "backend": "hf",
+            "max_steps": 1, "per_device_train_batch_size": 4, "gradient_checkpointing": False, "max_seq_length": 256,
+            "packing": False, "eval_limit": 0,
+        })
+        result = train(SPEC, cfg, progress=False, log=lambda m: None)
+        recorded = json.loads((result.adapter_dir / "adapter_config.json").read_text())["base_model_name_or_path"]
+        assert recorded == name and result.metrics["model"] == name
+        follow = grpo_config(SPEC.grpo, {"adapter": str(result.adapter_dir)})
+        assert base_model(follow, SPEC.train) == name
+        assert models.resolve(loading_config(follow, SPEC.train).model) == str(where)  # offline, from the cache
