@@ -2,7 +2,8 @@
 
 Thin: parse arguments, call ``reasoning_kit``, print. Reading inputs and laying out
 errors for humans live here; the rules live in the library. Exit status of ``validate``:
-0 all outputs valid, 1 any invalid, 2 usage/spec/input error (one line, no traceback).
+0 all outputs valid, 1 any invalid, 2 usage/spec/input error (one line, no traceback; a bad
+.jsonl line is reported and the other lines are still checked).
 """
 
 from __future__ import annotations
@@ -49,10 +50,11 @@ def _read_text(name: str) -> str:
         raise UserError(f"{label} is not UTF-8 text (invalid byte at offset {exc.start})") from None
 
 
-def read_outputs(names: tuple[str, ...]) -> list[Output]:
+def read_outputs(names: tuple[str, ...], *, skip_bad_lines: bool = False):
     """Outputs from files: .jsonl gives one per line (field completion or text), else one per file.
 
-    Every bad line of every file is reported at once (exit 2) before anything is validated.
+    Every bad line of every file is reported at once (exit 2) before anything is validated; with
+    ``skip_bad_lines`` the return value is ``(outputs, problems)`` instead, one problem per bad line.
     """
     from reasoning_kit import jsonl
 
@@ -71,10 +73,14 @@ def read_outputs(names: tuple[str, ...]) -> list[Output]:
                 bad.append((number, f"needs a 'completion' or 'text' field (found: {keys or 'none'})"))
                 continue
             outputs.append(Output(f"{label}:{number}", record.get("completion", record.get("text"))))
-        if bad:
+        if bad and skip_bad_lines:
+            problems.extend(f"{label}:{number}: {reason}" for number, reason in sorted(bad))
+        elif bad:
             problems.append(jsonl.summarise(label, sorted(bad)))
         elif not rows:
             problems.append(f"{label} holds no outputs (expected one JSON object per line)")
+    if skip_bad_lines:
+        return outputs, problems
     if problems:
         raise UserError("; ".join(problems))
     return outputs
@@ -123,11 +129,21 @@ def validate_cmd(spec, files: tuple[str, ...], as_json: bool, transcript: bool |
     """Check model outputs against the spec's format.
 
     FILES: text files (one output each), .jsonl files (one output per line, field
-    'completion' or 'text'), or - for stdin. Exit 0 if all are valid, 1 if any is not.
+    'completion' or 'text'), or - for stdin. A .jsonl line that cannot be read is
+    reported on stderr ("Error: FILE:LINE: why") and the other lines are still checked.
+
+    With --json, one object per output: source (FILE or FILE:LINE), valid, reasoning
+    (also for an invalid output whose reasoning block is well-formed), answer, errors
+    (code, message, start, end), start, eos.
+
+    Exit 0 if all are valid, 1 if any is not, 2 for a bad spec, an unreadable file or
+    a bad .jsonl line (after checking the rest).
     """
     from reasoning_kit.validator import validate
 
-    outputs = read_outputs(files)
+    outputs, problems = read_outputs(files, skip_bad_lines=True)
+    for problem in problems:
+        click.echo(f"Error: {problem}", err=True)
     counts: Counter[str] = Counter()
     n_valid = 0
     for out in outputs:
@@ -144,7 +160,7 @@ def validate_cmd(spec, files: tuple[str, ...], as_json: bool, transcript: bool |
         if counts:
             summary += "; errors: " + ", ".join(f"{code} {n}" for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
         click.echo(summary)
-    sys.exit(0 if n_valid == len(outputs) else 1)
+    sys.exit(2 if problems else 0 if n_valid == len(outputs) else 1)
 
 
 @click.command("template")

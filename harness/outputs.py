@@ -14,7 +14,8 @@ What it guarantees:
 - ``--resume`` works in place and refuses a finished run (``metrics.json`` status
   ``completed``), changing nothing, unless it continues past the run's final checkpoint;
 - files are written atomically (a temporary file in the same directory, then ``os.replace``),
-  never through a symlink (``O_NOFOLLOW``), with the user's umask; :func:`inside` keeps a
+  never through a symlink (``O_NOFOLLOW``), with the user's umask (also the files a library
+  wrote 0600, such as ``adapter_model.safetensors``: :func:`follow_umask`); :func:`inside` keeps a
   derived path in its directory and :func:`refuse_same_file` keeps an input from being an output.
 
 Not handled: concurrent runs writing the same directory, network file systems without
@@ -28,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +70,30 @@ def _umask() -> int:
 def _mode() -> int:
     """Mode of a new file under the user's umask (mkstemp alone would give 0600)."""
     return 0o666 & ~_umask()
+
+
+def follow_umask(root: Path, names=None) -> None:
+    """Give files other libraries wrote as 0600 under ``root`` (or its entries ``names``) the umask's mode.
+
+    safetensors (and ``tempfile``) create files 0600 whatever the umask; a saved adapter or model
+    should be as readable as any other file the user writes. Only 0600 files change; links are
+    never followed or changed.
+    """
+    root = Path(root)
+    mode = _mode()
+    if mode == 0o600:
+        return
+    tops = [root / n for n in names] if names is not None else [root]
+    for top in tops:
+        if top.is_symlink() or not top.exists():
+            continue
+        walk = [(str(top.parent), [], [top.name])] if top.is_file() else os.walk(top)  # os.walk never follows links
+        for folder, _, files in walk:
+            for name in files:
+                path = os.path.join(folder, name)
+                st = os.lstat(path)
+                if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600:
+                    os.chmod(path, mode)
 
 
 def inside(root: Path, path: Path) -> Path:
@@ -260,8 +286,11 @@ class RunDir:
             return out
         self.committed = True
         if self.path == out:
+            ours = set(RUN_ENTRIES.get(self.plan.command, ())) | {p.name for p in out.iterdir() if _CHECKPOINT.match(p.name)}
+            follow_umask(out, sorted(ours))
             _mark(out, self.plan.command, extra=sorted(p.name for p in out.iterdir()))
             return out
+        follow_umask(self.path)
         new = sorted(p.name for p in self.path.iterdir())
         _mark(self.path, self.plan.command, extra=new)
         if not out.exists() or (out.is_dir() and not any(out.iterdir())):

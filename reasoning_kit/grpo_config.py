@@ -70,7 +70,7 @@ OFFLINE = Preset(tuple((k, v) for k, v, _ in _OFFLINE), tuple((k, n) for k, _, n
     weight_decay=0.001,
     max_steps=100,
     logging_steps=1,
-    save_steps=100,
+    save_steps=0,  # the seed's 100 (= max_steps) only left a final checkpoint that duplicates the adapter; docs/grpo.md
     output_dir="outputs/{name}-grpo",
 )
 class GRPOTrainConfig(RunConfig):

@@ -69,7 +69,8 @@ class Issue:
 class Validation:
     """The result of validating one output (immutable).
 
-    ``valid``, ``reasoning``, ``answer``, ``start`` (where the validated completion begins:
+    ``valid``, ``reasoning`` (also for an invalid output whose reasoning block is well-formed),
+    ``answer``, ``start`` (where the validated completion begins:
     after the prompt, for transcripts) and ``eos`` (the end-of-sequence string that closed
     the output, if any) are set at once; ``errors`` is diagnosed the first time it is read.
     """
@@ -83,9 +84,10 @@ class Validation:
             object.__setattr__(self, name, value)
 
     @classmethod
-    def _deferred(cls, spec: FormatSpec, text: str, base: int, answer: str | None) -> Validation:
+    def _deferred(cls, spec: FormatSpec, text: str, base: int, answer: str | None,
+                  reasoning: str | None = None) -> Validation:
         """An invalid result whose errors are diagnosed from ``text`` (the completion) on first use."""
-        result = cls(False, None, answer, (), base, None)
+        result = cls(False, reasoning, answer, (), base, None)
         object.__setattr__(result, "_pending", (spec, text))
         return result
 
@@ -246,6 +248,21 @@ def _extract_answer(spec: FormatSpec, c: str) -> str | None:
     if not answer or not _answer_ok(spec, answer):
         return None
     return answer
+
+
+def _extract_reasoning(spec: FormatSpec, c: str) -> str | None:
+    """The reasoning if the completion opens with a well-formed reasoning block (as the regex reads it).
+
+    The block is the optional reasoning start tag at offset 0, then text holding no marker and
+    some non-space character, then the reasoning end tag: what the regex's ``reasoning`` group
+    captures in a valid output, also found when the rest of the output is broken.
+    """
+    r0 = spec.tags.reasoning_start
+    k = len(r0) if c.startswith(r0) else 0
+    e = c.find(spec.tags.reasoning_end, k)
+    if e == -1 or not c[k:e].strip() or _marker_regex(spec.markers).search(c, k, e) is not None:
+        return None
+    return c[k:e]
 
 
 def _diagnose(sc: _Scan) -> list[Issue]:
@@ -461,7 +478,7 @@ def validate(spec: FormatSpec, text: object, *, transcript: bool | None = None) 
     if match is not None:
         return Validation(True, match.group("reasoning"), match.group("answer"), (), base,
                           _eos_of(spec, c, match.end("answer")))
-    return Validation._deferred(spec, c, base, _extract_answer(spec, c))
+    return Validation._deferred(spec, c, base, _extract_answer(spec, c), _extract_reasoning(spec, c))
 
 
 def explain(code: str) -> str:

@@ -111,7 +111,19 @@ class TestValidate:
     def test_bad_jsonl(self, tmp_path, content, message):
         path = tmp_path / "x.jsonl"
         path.write_text(content)
-        assert run("validate", str(path)) == (2, "Error: " + message.format(p=path) + "\n")
+        result = CliRunner().invoke(main, ["validate", str(path)])
+        assert result.exit_code == 2
+        assert result.stderr == "Error: " + message.format(p=path) + "\n"
+
+    def test_a_bad_line_is_reported_and_the_rest_checked(self, tmp_path):
+        path = tmp_path / "x.jsonl"
+        path.write_text(json.dumps({"completion": GOOD}) + "\nnot json\n" + json.dumps({"completion": BAD}) + "\n")
+        result = CliRunner().invoke(main, ["validate", str(path)])
+        assert result.exit_code == 2
+        assert result.stderr == f"Error: {path}:2: not valid JSON (Expecting value)\n"
+        lines = result.stdout.splitlines()
+        assert lines[0] == f"{path}:1: valid (answer: 4)" and f"{path}:3: invalid" in lines
+        assert lines[-1].startswith("1/2 valid; errors: ")
 
     def test_bad_spec_exits_2_with_one_line(self, files, tmp_path):
         spec = tmp_path / "broken.toml"

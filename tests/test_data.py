@@ -437,7 +437,8 @@ class TestLoadSource:
             sources.load_source("unsloth/OpenMathReasoning-mini")
         assert str(err.value) == (
             "cannot load 'unsloth/OpenMathReasoning-mini' (split 'cot') from the Hugging Face hub, and it is not a "
-            "local file: Couldn't reach 'unsloth/OpenMathReasoning-mini' on the Hub (OfflineModeIsEnabled)"
+            "local file: Couldn't reach 'unsloth/OpenMathReasoning-mini' on the Hub (OfflineModeIsEnabled); use a local "
+            ".parquet/.jsonl/.csv file, 'gsm8k' or 'arithmetic' as the dataset"
         )
 
     def test_local_copy_of_the_hub_repo(self, tmp_path, monkeypatch, omr_parquet):

@@ -453,11 +453,14 @@ def native(tiny, dataset, tmp_path_factory) -> Path:
 
 
 class TestCompare:
-    def test_table_has_one_column_per_run(self, evaluated, native):
+    def test_table_has_one_column_per_run_on_the_common_prompts(self, evaluated, native):
         table = compare_table([native, evaluated])
         lines = table.splitlines()
         assert lines[0] == "| | base | tuned |"
-        reports = [json.loads((d / "report.json").read_text())["metrics"] for d in (native, evaluated)]
+        common = {r["id"] for r in read_rows(native)} & {r["id"] for r in read_rows(evaluated)}
+        assert len(common) == 6 < len(read_rows(evaluated))
+        reports = [summarize([r for r in read_rows(d) if r["id"] in common]) for d in (native, evaluated)]
+        assert next(line for line in lines if line.startswith("| prompts |")) == "| prompts | 6 | 6 |"
         row = next(line for line in lines if line.startswith("| **format compliance** |"))
         for m in reports:
             assert f"{100 * m['format_compliance']:.1f}% ({m['valid']}/{m['n']})" in row
@@ -468,8 +471,38 @@ class TestCompare:
         chart = tmp_path / "cmp.png"
         result = CliRunner().invoke(main, ["eval", "compare", str(native), str(evaluated), "--chart", str(chart)])
         assert result.exit_code == 0, result.output
-        assert result.output == compare_table([native, evaluated]) + f"chart: {chart}\n"
+        assert result.stdout == compare_table([native, evaluated]) + f"chart: {chart}\n"
         assert chart.read_bytes()[:8] == PNG and chart.stat().st_size > 5000
+
+    def test_one_warning_line_per_difference(self, evaluated, native):
+        result = CliRunner().invoke(main, ["eval", "compare", str(native), str(evaluated)])
+        assert result.exit_code == 0, result.output
+        assert result.stderr.splitlines() == [
+            f"warning: the runs evaluated different prompts (base 6, tuned {N_QUESTIONS}); the table compares the 6 they "
+            "share (by id)",
+            "warning: stop at solution end differs: base False, tuned True",
+        ]
+
+    def test_prompt_style_and_size_of_a_native_baseline(self, evaluated, tmp_path):
+        import shutil
+
+        other = tmp_path / "native"
+        shutil.copytree(evaluated, other)
+        report = json.loads((other / "report.json").read_text())
+        report["run"]["prompt_style"] = "native"  # as `eval --prompt-style native` records it
+        (other / "report.json").write_text(json.dumps(report))
+        rows = read_rows(other)[:3]
+        (other / "outputs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        result = CliRunner().invoke(main, ["eval", "compare", str(evaluated), str(other)])
+        assert result.stderr.splitlines() == [
+            f"warning: the runs evaluated different prompts (tuned {N_QUESTIONS}, native 3); the table compares the 3 "
+            "they share (by id)",
+            "warning: prompt style differs: tuned spec, native native",
+        ]
+
+    def test_like_runs_give_no_warning(self, evaluated):
+        result = CliRunner().invoke(main, ["eval", "compare", str(evaluated), str(evaluated)])
+        assert result.exit_code == 0 and result.stderr == ""
 
     def test_missing_report(self, tmp_path):
         result = CliRunner().invoke(main, ["eval", "compare", str(tmp_path)])

@@ -233,7 +233,7 @@ class TestConfig:
         ("num_generations", 4), ("learning_rate", 5e-6), ("temperature", 1.0), ("min_p", 0.1), ("top_p", 1.0),
         ("seed", 3407), ("max_steps", 100), ("optim", "adamw_8bit"), ("weight_decay", 0.001), ("warmup_ratio", 0.1),
         ("lr_scheduler_type", "linear"), ("per_device_train_batch_size", 1), ("gradient_accumulation_steps", 1),
-        ("logging_steps", 1), ("save_steps", 100), ("max_seq_length", 2048), ("max_prompt_length", 0),
+        ("logging_steps", 1), ("save_steps", 0), ("max_seq_length", 2048), ("max_prompt_length", 0),
         ("max_completion_length", 0), ("dataset", "open-r1/DAPO-Math-17k-Processed"),
     ])
     def test_defaults_are_the_seed_grpo_stage(self, key, value):

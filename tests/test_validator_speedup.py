@@ -3,7 +3,9 @@
 ``tests/validator_before.py`` is a frozen copy of the validator as it was before the
 regex-first rewrite (marker scan for every output, eager diagnosis). On valid AND invalid
 inputs, for random specs, completions and transcripts, both give the same verdict, fields,
-error codes, messages and spans (``Validation.to_dict``), and the case table still holds.
+error codes, messages and spans (``Validation.to_dict``), and the case table still holds. One
+deliberate change: an invalid output whose reasoning block is well-formed now reports its
+``reasoning`` (#16); it is checked against the reward regex on the repaired output.
 """
 
 from __future__ import annotations
@@ -29,10 +31,24 @@ APPENDIX = (
 )
 
 
+def reasoning_block(spec, completion: str):
+    """Oracle: the reasoning the reward regex reads when the output's first block is closed by a valid solution."""
+    end = completion.find(spec.tags.reasoning_end)
+    if end == -1:
+        return None
+    repaired = completion[: end + len(spec.tags.reasoning_end)] + spec.tags.solution_start + "1" + spec.tags.solution_end
+    return validate(spec, repaired, transcript=False).reasoning
+
+
 def same(spec, text, transcript=False) -> None:
     new = validate(spec, text, transcript=transcript)
     old = before.validate(spec, text, transcript=transcript)
-    assert new.to_dict() == old.to_dict(), text
+    new_fields, old_fields = new.to_dict(), old.to_dict()
+    if not new.valid:  # since #16, an invalid output with a well-formed reasoning block reports that reasoning
+        expected = reasoning_block(spec, text[new.start:]) if new.codes != ("no_assistant_turn",) else None
+        assert new_fields.pop("reasoning") == expected, text
+        assert old_fields.pop("reasoning") is None
+    assert new_fields == old_fields, text
     assert new.codes == old.codes
 
 

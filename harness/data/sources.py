@@ -11,8 +11,9 @@ DataFrame of raw rows, exactly as stored (strings stay strings):
 - a ``.parquet``, ``.jsonl`` / ``.json`` (JSON Lines, or one JSON array) or ``.csv`` path.
 - a directory: a local copy of a hub dataset repository (``git clone`` of
   ``huggingface.co/datasets/...``), loaded with ``datasets.load_dataset`` like a hub id.
-- anything else: a Hugging Face hub id, loaded with ``datasets.load_dataset`` (needs network;
-  the split defaults to the one the seed uses for known ids, else ``train`` or the only one).
+- anything else: a Hugging Face hub id, loaded with ``datasets.load_dataset`` (needs network:
+  an unreachable hub is one line within seconds, ``harness.hub``; the split defaults to the
+  one the seed uses for known ids, else ``train`` or the only one).
 
 Every failure is a one-line :class:`DataError`. :func:`eval_only_reason` says why a
 source must never be used for training (the GSM8K test split under any name, the
@@ -37,6 +38,7 @@ EVAL_ONLY = {"gsm8k-test"}
 ARITHMETIC = {"arithmetic": "train", "arithmetic-test": "test"}  # dataset name -> split of harness.data.arithmetic
 _ARITHMETIC_NAME = re.compile(r"(arithmetic(?:-test)?)(?::(.*))?", re.S)  # name, then an optional ":LEVEL"
 FILE_TYPES = (".parquet", ".jsonl", ".json", ".csv")
+OFFLINE_HINT = "use a local .parquet/.jsonl/.csv file, 'gsm8k' or 'arithmetic' as the dataset"
 # Hub ids whose split/config the recipes know: the seed's dataset and GSM8K's hub copy.
 HUB_DEFAULTS = {
     "unsloth/OpenMathReasoning-mini": {"split": "cot"},
@@ -196,6 +198,11 @@ def _read_json_rows(path: Path) -> list[dict]:
 
 def load_hub(repo_id: str, split: str | None = None):
     """Rows of a hub dataset split (or a local copy) via ``datasets.load_dataset`` -> (DataFrame, description)."""
+    if not Path(repo_id).is_dir():
+        from harness.hub import unreachable_message
+
+        if message := unreachable_message(repo_id, "dataset", OFFLINE_HINT):  # fail in 2 s, not after 30 s of retries
+            raise DataError(message)
     try:
         import datasets
     except ImportError:
@@ -218,7 +225,8 @@ def load_hub(repo_id: str, split: str | None = None):
     except (OSError, ValueError) as exc:  # ConnectionError, DatasetNotFoundError, unknown split
         where = f"{repo_id!r}" + (f" (split {split!r})" if split else "")
         origin = "the local dataset directory" if Path(repo_id).is_dir() else "the Hugging Face hub, and it is not a local file"
-        raise DataError(f"cannot load {where} from {origin}: {_first_line(exc)}") from None
+        hint = "" if Path(repo_id).is_dir() else f"; {OFFLINE_HINT}"
+        raise DataError(f"cannot load {where} from {origin}: {_first_line(exc)}{hint}") from None
     return ds.to_pandas(), f"{repo_id} ({split})"
 
 

@@ -79,11 +79,18 @@ def eval_group(ctx: click.Context, spec, model, adapter, dataset, limit, batch_s
 @click.argument("runs", nargs=-1, required=True, type=click.Path())
 @click.option("--chart", "chart_path", default=None, type=click.Path(dir_okay=False), help="Also write a combined PNG chart here.")
 def compare_cmd(runs, chart_path) -> None:
-    """Print a side-by-side table of evaluation RUNS (directories holding report.json)."""
+    """Print a side-by-side table of evaluation RUNS (directories holding report.json).
+
+    Runs are compared on the prompts they share (by id); a warning line on stderr names each
+    difference that makes the columns unlike: prompt sets, dataset, prompt style, spec, max new
+    tokens, sampling, stop at the solution end, constrained decoding.
+    """
     from . import EvalError
-    from .compare import compare_chart, compare_table
+    from .compare import compare_chart, compare_table, compare_warnings
 
     try:
+        for line in compare_warnings(list(runs)):
+            click.echo(line, err=True)
         click.echo(compare_table(list(runs)), nl=False)
         if chart_path:
             compare_chart(list(runs), chart_path)

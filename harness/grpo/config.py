@@ -66,7 +66,9 @@ def adapter_base(adapter: str | Path) -> str | None:
         name = json.loads(config.read_text()).get("base_model_name_or_path")
     except (OSError, ValueError) as exc:
         raise GRPOError(f"cannot read {config}: {exc}") from None
-    return name or None
+    from harness.models import source_name
+
+    return source_name(name) if name else None  # an alias for an alias's cache directory
 
 
 def base_model(cfg: GRPOTrainConfig, train: TrainConfig) -> str:
