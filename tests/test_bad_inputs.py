@@ -14,7 +14,8 @@ so a default output directory (``outputs/{name}``), a path escaping it (a spec n
 ``../../../x``) and the model cache all land where the snapshot sees them.
 
 Rows fail before any training where the command allows it; the shared runs are trained once
-per module (2 steps on a tiny model built with ``tests.tiny.save_tiny``).
+per module (3 steps on a tiny model built with ``tests.tiny.save_tiny``). The two Ctrl-C rows run
+in a subprocess and are marked slow (``pytest -m slow tests/test_bad_inputs.py``).
 """
 
 from __future__ import annotations
@@ -205,6 +206,9 @@ GRPO = "grpo --model {m} --adapter {a} --dataset {d} --backend hf --no-progress 
 EVAL = "eval --model {m} --dataset gsm8k-test --limit 2 --max-new-tokens 4 --quiet"
 DATA = jsonl_text({"question": "What is 2 + 2?", "answer": "Add. #### 4"}, {"question": "1 + 1?", "answer": "#### 1e5"})
 root_reads_all = pytest.mark.skipif(os.geteuid() == 0, reason="root reads and writes regardless of permissions")
+# A fresh interpreter importing torch takes 10-20 s on a busy 2-core machine: the Ctrl-C rows run with -m slow
+# (the default suite covers Ctrl-C in tests/test_output_policy.py and tests/test_train_run.py).
+subprocess_row = pytest.mark.slow
 no_cuda = pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="CUDA is available here")
 
 TABLE = [
@@ -360,6 +364,15 @@ TABLE = [
     Row("train-model-missing", f"{TRAIN} --output {{t}}/run --model {{t}}/nope", says="nope"),
     Row("train-dataset-missing-column", f"{TRAIN} --output {{t}}/run --dataset {{t}}/x.jsonl",
         files(x_dot_jsonl=jsonl_text({"prompt": "2 + 2?", "answer": "4"})), says="x.jsonl"),
+    Row("train-lora_r-overflows", f"{TRAIN} --output {{t}}/run --set lora_r=99999999999999999999", says="train.lora_r"),
+    Row("train-model-empty", f"{TRAIN} --output {{t}}/run --model ''", files(m_dot_gguf=b"GGUF junk"),
+        says="the model is empty"),
+    Row("train-model-junk-gguf", f"{TRAIN} --output {{t}}/run --model {{t}}/m.gguf", files(m_dot_gguf=b"GGUFjunkjunk"),
+        says="cannot load GGUF file"),
+    Row("train-dataset-is-a-model-directory", f"{TRAIN} --output {{t}}/run --dataset {{m}}", says="as a dataset"),
+    Row("train-ctrl-c", f"{TRAIN.replace('--no-progress', '').replace('--max-steps 2', '--max-steps 100000')} "
+        "--output {t}/run", code=130, sigint_after="/100000", says="run the same command with --resume", creates="run",
+        marks=(subprocess_row,)),
     Row("train-offline-and-model-typo", f"{TRAIN} --output {{t}}/run --backend gpu", says="'gpu' is not one of"),
     Row("train-read-only-output", f"{TRAIN} --output {{t}}/ro/run --resume", copy_run("interrupted", "ro/run"),
         says="permission denied", marks=(root_reads_all,)),
@@ -375,6 +388,8 @@ TABLE = [
         says="holds a reasoning-kit train run"),
     Row("grpo-resume-train-run", f"{GRPO} --out {{t}}/run --resume", copy_run("finished"), says="not a reasoning-kit GRPO"),
     Row("grpo-output-is-a-link", f"{GRPO} --out {{t}}/link", link("link", "{t}"), says="is a symbolic link"),
+    Row("grpo-model-junk-gguf", f"{GRPO} --out {{t}}/g --model {{t}}/m.gguf", files(m_dot_gguf=b"GGUFjunkjunk"),
+        says="cannot load GGUF file"),
     Row("grpo-rewards-typo", f"{GRPO} --out {{t}}/g --spec {{spec}}", spec_with('\n[rewards]\nenabled = ["format_exactt"]\n'),
         says="format_exactt"),
     # -- fetch-model -------------------------------------------------------------------------------
@@ -401,6 +416,8 @@ TABLE = [
         says="cannot load adapter"),
     Row("eval-adapter-is-not-an-adapter", f"{EVAL} --out {{t}}/o --adapter {{t}}/notes", files(notes__a_dot_txt="x"),
         says="notes"),
+    Row("eval-model-junk-gguf", f"{EVAL} --out {{t}}/o --model {{t}}/m.gguf", files(m_dot_gguf=b"GGUFjunkjunk"),
+        says="cannot load GGUF file"),
     Row("eval-dataset-missing", f"{EVAL} --out {{t}}/o --dataset {{t}}/nope.jsonl", says="nope.jsonl"),
     Row("eval-dataset-missing-column", f"{EVAL} --out {{t}}/o --dataset {{t}}/q.jsonl",
         files(q_dot_jsonl=jsonl_text({"prompt": "2 + 2?", "gold": "4"})), says="q.jsonl"),
@@ -413,7 +430,7 @@ TABLE = [
         says="holds outputs made with other settings"),
     Row("eval-writes-only-its-out", f"{EVAL} --out {{t}}/o", code=0, says="2 prompts", creates="o"),
     Row("eval-ctrl-c", f"{EVAL.replace('--quiet', '')} --out {{t}}/o --limit 400 --max-new-tokens 64", code=130,
-        sigint_after="prompt", says="aborted (Ctrl-C): finished rows are kept in", creates="o"),
+        sigint_after="prompt", says="aborted (Ctrl-C): finished rows are kept in", creates="o", marks=(subprocess_row,)),
     # -- eval compare ------------------------------------------------------------------------------
     Row("eval-compare-missing", "eval compare {t}/nope {t}/nope2", says="nope"),
     Row("eval-compare-no-report", "eval compare {t}/a", files(a__x="x"), says="report.json"),
