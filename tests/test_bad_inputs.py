@@ -543,3 +543,89 @@ def test_the_table_covers_every_command():
     for sub in ("data prepare", "data show", "eval compare", "export response-template"):
         assert any(r.argv.startswith(sub) for r in TABLE), sub
     assert len(TABLE) >= 60 and len({r.id for r in TABLE}) == len(TABLE)
+
+
+# --- random input (extends tests/test_jsonl.py, which feeds the JSONL reader, validate, reward and the reward set) ---
+
+from hypothesis import example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tests.test_jsonl import files as jsonl_files  # noqa: E402
+from tests.test_jsonl import json_values  # noqa: E402
+
+# Values that are wrong somewhere: out of range, wrong type, non-finite, huge, unsafe as a name or a path.
+ODD_VALUES = ['-1', '0', '1', 'nan', 'inf', '-inf', '1e999', '99999999999999999999', '""', '" "', '"../../x"', '"a\\u0000b"',
+              '"{unknown}"', '"{reasoning_start}"', '[]', '[""]', '["format_exactt"]', '{}', 'true', '"x"', '0.5']
+TABLE_KEYS = [(table, f.name) for table in ("train", "grpo", "rewards", "answer")
+              for f in __import__("dataclasses").fields(getattr(SPEC, table))]
+SPEC_LINES = SPEC_TEXT.splitlines()
+VALUE_LINES = [i for i, line in enumerate(SPEC_LINES) if " = " in line and not line.startswith("#")]
+
+
+@st.composite
+def broken_specs(draw) -> bytes:
+    """The shipped spec with a value replaced, a [table] key added, or random bytes."""
+    kind = draw(st.sampled_from(["replace", "add", "bytes"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=200))
+    lines = list(SPEC_LINES)
+    if kind == "replace":
+        i = draw(st.sampled_from(VALUE_LINES))
+        lines[i] = lines[i].split(" = ", 1)[0] + " = " + draw(st.sampled_from(ODD_VALUES))
+        text = "\n".join(lines) + "\n"
+    else:
+        table, key = draw(st.sampled_from(TABLE_KEYS))
+        if table == "answer":  # [answer] is already in the file
+            text = "\n".join(lines) + f"\n{key} = {draw(st.sampled_from(ODD_VALUES))}\n"
+        else:
+            text = "\n".join(lines) + f"\n[{table}]\n{key} = {draw(st.sampled_from(ODD_VALUES))}\n"
+    return (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + text.encode("utf-8")
+
+
+def ended(result) -> tuple[int, str]:
+    """(exit code, last line) after checking the command ended on purpose, with one line for exit 2."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert "Traceback" not in result.output
+    last = result.output.strip().splitlines()[-1] if result.output.strip() else ""
+    if result.exit_code == 2:
+        assert last.startswith("Error: "), result.output
+    return result.exit_code, last
+
+
+class TestRandomSpecsAndFiles:
+    @settings(max_examples=30)
+    @given(broken_specs())
+    @example(SPEC_TEXT.replace('name = "working_out"', 'name = "../../../x"').encode())
+    @example(b"\xef\xbb\xbf" + SPEC_TEXT.encode())
+    def test_every_spec_command_gives_the_same_verdict(self, tmp_path_factory, data):
+        """One check at load: validate, template, regex, export and data show accept or reject a spec alike."""
+        path = tmp_path_factory.mktemp("spec") / "s.toml"
+        path.write_bytes(data)
+        (path.parent / "p.jsonl").write_text(jsonl_text({"text": VALID}))
+        verdicts = set()
+        for argv in (["validate", "--spec", str(path), "-"], ["template", "--spec", str(path)],
+                     ["regex", "--spec", str(path)], ["export", "response-template", "--spec", str(path)],
+                     ["data", "show", "--spec", str(path), str(path.parent / "p.jsonl")]):
+            code, last = ended(CliRunner().invoke(main, argv, input=VALID))
+            verdicts.add(last if code == 2 else "accepted")
+        assert len(verdicts) == 1, verdicts
+
+    @settings(max_examples=30)
+    @given(st.one_of(json_values, st.lists(st.dictionaries(st.sampled_from(["role", "content", "x"]),
+                                                           st.one_of(json_values, st.sampled_from(["user", "system", "assistant"])),
+                                                           max_size=3), max_size=3)),
+           st.booleans())
+    @example([{"role": "user", "content": "hi"}], False)
+    def test_render(self, tmp_path_factory, messages, wrap):
+        path = tmp_path_factory.mktemp("render") / "m.json"
+        path.write_text(json.dumps({"messages": messages} if wrap else messages))
+        code, _ = ended(CliRunner().invoke(main, ["render", str(path)]))
+        assert code in (0, 2)
+
+    @settings(max_examples=30)
+    @given(jsonl_files)
+    def test_data_show(self, tmp_path_factory, data):
+        path = tmp_path_factory.mktemp("show") / "p.jsonl"
+        path.write_bytes(data)
+        code, _ = ended(CliRunner().invoke(main, ["data", "show", str(path)]))
+        assert code in (0, 2)
