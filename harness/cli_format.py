@@ -201,7 +201,7 @@ def regex_cmd(spec, verbose: bool, dialect: str) -> None:
 @click.option("--eos-token", default=None, help="EOS token the template inserts (default: the spec's first EOS).")
 def render_cmd(spec, messages_file: str, add_generation_prompt: bool, eos_token: str | None) -> None:
     """Render MESSAGES_FILE (JSON list of {role, content}, or {"messages": [...]}) with the chat template."""
-    from reasoning_kit.template import render
+    from reasoning_kit.template import render, skipped_messages
 
     raw = _read_text(messages_file)
     try:
@@ -215,4 +215,9 @@ def render_cmd(spec, messages_file: str, add_generation_prompt: bool, eos_token:
         text = render(spec, messages, add_generation_prompt=add_generation_prompt, eos_token=eos_token)
     except ValueError as exc:
         raise UserError(f"{messages_file}: {exc}") from None
+    skipped = skipped_messages(messages)
+    if skipped:
+        i = skipped[0]
+        raise UserError(f"{messages_file}: message {i} has role {messages[i]['role']!r}, which the chat template leaves "
+                        "out (it renders a first system message, then user and assistant ones)")
     click.echo(text, nl=sys.stdout.isatty())

@@ -97,6 +97,8 @@ _first_line = first_line
 def resolve(source: str, *, progress: bool = True) -> str:
     """A hub id or a local model directory for ``source`` (fetching/converting as needed)."""
     source = str(source)
+    if not source.strip():  # Path("") is the current directory: never load whatever model happens to be there
+        raise ModelLoadError("the model is empty: give a model directory, a .gguf file, a hub id or an alias")
     if source in ALIASES:
         return str(fetch_alias(source, progress=progress))
     path = Path(source).expanduser()
@@ -181,6 +183,8 @@ def convert_gguf(gguf: str | Path, out_dir: str | Path | None = None, *, progres
         return out
     if progress:
         print(f"converting {gguf.name} to a model directory (once; later loads take seconds): {out}", file=sys.stderr)
+    import struct
+
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
@@ -189,7 +193,7 @@ def convert_gguf(gguf: str | Path, out_dir: str | Path | None = None, *, progres
         model = AutoModelForCausalLM.from_pretrained(
             str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32, quantization_config=GgufConfig(dequantize=True)
         )
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, struct.error) as exc:  # struct.error: a truncated file
         raise ModelLoadError(f"cannot load GGUF file {gguf}: {_first_line(exc)}") from None
     drop_quantization(model)
     notes = fix_tokenizer(tokenizer, model.config)

@@ -51,7 +51,8 @@ class RunConfig:
         ge=8,
     )
     load_in_4bit: bool = option(False, help="Load the base model in 4 bit (QLoRA, CUDA only); the seed trains 16-bit LoRA.")
-    lora_r: int = option(32, help="LoRA rank of a new adapter (also Unsloth's max_lora_rank; an existing adapter keeps its own).", ge=1)
+    lora_r: int = option(32, help="LoRA rank of a new adapter (also Unsloth's max_lora_rank; an existing adapter keeps its own).", ge=1,
+                         le=65536)
     lora_alpha: int = option(64, help="LoRA alpha (the seed uses 2 x rank).", ge=1)
     lora_dropout: float = option(0.0, help="LoRA dropout.", ge=0.0, lt=1.0)
     target_modules: tuple[str, ...] = option(SEED_TARGET_MODULES, help="Modules that get LoRA adapters.")

@@ -61,6 +61,17 @@ def chat_template(spec: FormatSpec) -> str:
     )
 
 
+def skipped_messages(messages: list[dict]) -> list[int]:
+    """Indexes of the messages :func:`chat_template` leaves out (like the seed's): roles other than
+    user and assistant, except a system message in first place.
+
+    >>> skipped_messages([{"role": "system"}, {"role": "user"}, {"role": "tool"}, {"role": "system"}])
+    [2, 3]
+    """
+    return [i for i, m in enumerate(messages)
+            if m.get("role") not in ("user", "assistant") and not (i == 0 and m.get("role") == "system")]
+
+
 @lru_cache(maxsize=32)
 def _compiled(source: str):
     # The environment transformers' apply_chat_template uses (chat_template_utils.py).

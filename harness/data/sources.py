@@ -215,6 +215,9 @@ def load_hub(repo_id: str, split: str | None = None):
         ds = datasets.load_dataset(repo_id, config, split=split)
     except DataError:
         raise
+    except datasets.exceptions.DatasetGenerationError as exc:  # files that datasets cannot read as one dataset
+        raise DataError(f"cannot load {repo_id!r} as a dataset: {_first_line(exc.__cause__ or exc)}; pass the data as "
+                        ".parquet, .jsonl or .csv files") from None
     except RuntimeError as exc:  # datasets >= 4: "Dataset scripts are no longer supported, but found x.py"
         if "scripts are no longer supported" not in str(exc):
             raise

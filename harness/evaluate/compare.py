@@ -133,15 +133,31 @@ def _table_rows(reports: list[dict]) -> list[tuple[str, list[str]]]:
 
 def compare_table(report_dirs: list[str | Path]) -> str:
     """A Markdown table comparing the runs in ``report_dirs`` side by side, on the prompts they share."""
+    from . import EvalError
+
     reports, _ = _common(report_dirs)
     labels = labels_for(report_dirs)
     lines = ["| | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
-    lines += [f"| {name} | " + " | ".join(vals) + " |" for name, vals in _table_rows(reports)]
+    try:
+        rows = _table_rows(reports)
+    except KeyError as exc:
+        raise EvalError(f"a report.json lacks the field {exc}: was it written by another reasoning-kit version? "
+                        "run eval again for that run") from None
+    lines += [f"| {name} | " + " | ".join(vals) + " |" for name, vals in rows]
     return "\n".join(lines) + "\n"
 
 
 def compare_chart(report_dirs: list[str | Path], path: str | Path) -> Path:
     """One chart with every run of ``report_dirs`` side by side, on the prompts they share."""
+    from harness.outputs import OutputError, refuse_same_file, refuse_symlink
+
+    from . import EvalError
     from .chart import chart
 
+    reports = [Path(d) / "report.json" if Path(d).is_dir() else Path(d) for d in report_dirs]
+    try:
+        refuse_same_file(reports, Path(path), "--chart")
+        refuse_symlink(Path(path), "--chart")
+    except OutputError as exc:
+        raise EvalError(str(exc)) from None
     return chart(_common(report_dirs)[0], labels_for(report_dirs), path)

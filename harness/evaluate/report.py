@@ -141,6 +141,9 @@ def load_report(path: str | Path) -> dict:
     if not f.is_file():
         raise EvalError(f"no report.json in {path} (run reasoning-kit eval --out {path} first)")
     try:
-        return json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        report = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EvalError(f"cannot read {f}: {exc}") from None
+    if not (isinstance(report, dict) and isinstance(report.get("metrics"), dict) and isinstance(report.get("run"), dict)):
+        raise EvalError(f"{f} is not a reasoning-kit eval report (no 'metrics' and 'run' objects)")
+    return report

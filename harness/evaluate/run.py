@@ -187,16 +187,13 @@ def evaluate(spec, model: str, *, adapter: str | None = None, out_dir, settings:
     } | ({"constrained": True} if s.constrained else {})
     done = read_outputs(out)
     run = check_settings(out, settings_record, bool(done))
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        mark_eval_dir(out)
-    except OSError as exc:
-        raise EvalError(f"cannot create output directory {out}: {exc.strerror}") from None
     pending = [q for q in questions if q["id"] not in done]
     if pending or "model_info" not in run:
         job = _Job(spec, where, adapter_dir, out, settings_record, s)
         run = {"settings": settings_record} | _generate(job, pending, done, {q["id"] for q in questions})
         write_run(out, run)
+    else:
+        _open_out(out)
     rows = [done[q["id"]] for q in questions]
     info = run["model_info"]
     report = {
@@ -232,6 +229,15 @@ def evaluate(spec, model: str, *, adapter: str | None = None, out_dir, settings:
     return report
 
 
+def _open_out(out: Path) -> None:
+    """Create ``out`` (parents too) and mark it as an eval run."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        mark_eval_dir(out)
+    except OSError as exc:
+        raise EvalError(f"cannot create output directory {out}: {exc.strerror}") from None
+
+
 @dataclass(frozen=True)
 class _Job:
     """What generation needs besides the questions: sources, output directory, settings."""
@@ -255,6 +261,7 @@ def _generate(job: _Job, pending, done, question_ids) -> dict:
         hf_model, tok, info = load_for_eval(job.model, job.adapter, device=s.device)
     else:
         hf_model, (tok, info) = None, load_tokenizer_only(job.model, job.adapter)
+    _open_out(out)  # only now: a model or adapter that fails to load leaves no directory behind
     example = render_prompt(spec, tok, "{question}", s.prompt_style)
     record = {"model_info": info, "prompt_example": example}
     write_run(out, {"settings": job.record} | record)
