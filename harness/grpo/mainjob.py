@@ -30,7 +30,7 @@ def evaluate_before_after(spec: FormatSpec, cfg: GRPOTrainConfig, result: GRPORe
 def run_grpo_job(spec: FormatSpec, cfg: GRPOTrainConfig, *, overwrite: bool = False, resume: bool = False,
                  progress: bool = True) -> tuple[GRPOResult, str | None]:
     result = grpo(spec, cfg, overwrite=overwrite, resume=resume, progress=progress)
-    if result.status != "completed" or cfg.eval_limit <= 0:
+    if result.status != "completed" or cfg.eval_limit <= 0 or not result.metrics:  # metrics: main process only
         return result, None
     gc.collect()
     return result, evaluate_before_after(spec, cfg, result, progress=progress)
