@@ -19,7 +19,7 @@ writes files and prints. Every rank runs the checks and loads; then, after a bar
 main process opens the output and shares the run directory's path with the others (the
 Trainer needs the same ``output_dir`` everywhere: it saves checkpoints from the main process,
 plus each rank's RNG state); the other ranks write nothing of their own. ``metrics.json`` adds
-``world_size``, the per-device and global batch and every rank's steps and tokens.
+``world_size``, the per-device and global batch and every rank's own step count.
 Any trainer callback with a ``run_metrics()`` method (per-step timing, say) adds its dict to
 ``metrics.json``. Not handled: evaluation after training (``mainjob``).
 """

@@ -17,7 +17,7 @@ output policy (``harness.outputs``): a non-empty directory needs ``--overwrite``
 previous grpo run's, replaced once the new run has a result) or ``--resume``; every setting,
 including what TRL's GRPOConfig would reject, is checked before anything is written.
 :class:`GRPORecipe` is what is particular to GRPO. Not handled: vLLM generation (Unsloth uses it
-by itself when vLLM is installed; never run here), multi-GPU.
+by itself when vLLM is installed; never run here). Several processes: docs/multi_gpu.md.
 """
 
 from __future__ import annotations

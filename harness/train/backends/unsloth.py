@@ -12,7 +12,7 @@ hub id. The tokenizer passed to the trainer is ``processing_class`` (TRL >= 1 no
 
 unsloth is imported inside the functions below; ``harness.train.backends.get`` imports it
 before anything imports transformers, trl or peft. :func:`from_pretrained_kwargs` and
-:func:`peft_kwargs` are pure (tested without a GPU). Not handled: CPU (use ``hf``), multi-GPU.
+:func:`peft_kwargs` are pure (tested without a GPU). Several GPUs: DDP only (docs/multi_gpu.md). Not handled: CPU (use ``hf``).
 """
 
 from __future__ import annotations
