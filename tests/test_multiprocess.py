@@ -267,3 +267,15 @@ def test_ctrl_c_under_torchrun_saves_one_checkpoint_and_resume_finishes(workdir)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["global_step"] == 200 and metrics["world_size"] == 1
     assert metrics["resumed_from"].endswith(ckpts[0])
+
+
+def test_unsloth_loads_each_rank_onto_its_own_gpu(monkeypatch):
+    """Under DDP each process puts its Unsloth model on its LOCAL_RANK GPU; one process keeps Unsloth's default."""
+    from harness.train.backends.unsloth import from_pretrained_kwargs
+    from reasoning_kit.train_config import TrainConfig
+
+    cfg = TrainConfig()
+    assert "device_map" not in from_pretrained_kwargs(cfg, "m", vllm=False)
+    for name, value in {"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4"}.items():
+        monkeypatch.setenv(name, value)
+    assert from_pretrained_kwargs(cfg, "m", vllm=False)["device_map"] == {"": 1}
