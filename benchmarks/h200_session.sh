@@ -32,8 +32,13 @@ smollm2() {  # the converted model directory (joins the parts and converts once)
 
 case "$step" in
 part)
-    if [ ! -d /tmp/site/unsloth ] && [ -d .whl ]; then
-        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .whl/*.whl
+    # Two folders: /tmp/site without Unsloth (the hf backend, unpatched TRL) and /tmp/site-unsloth with it
+    # (importing unsloth patches TRL's trainers for the whole process).
+    if [ ! -d /tmp/site/trl ] && [ -d .whl ]; then
+        u=$(ls .whl/unsloth*.whl .whl/bitsandbytes*.whl .whl/cut_cross_entropy*.whl .whl/torchao*.whl 2>/dev/null)
+        rest=$(ls .whl/*.whl | grep -v -e unsloth -e bitsandbytes -e cut_cross_entropy -e torchao)
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site $rest
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site-unsloth $u
     fi
     for d in .c1 .c2 .c3; do [ -d "$d" ] && cp "$d"/gg_* /tmp/rk/ 2>/dev/null || true; done
     ls -la /tmp/rk
@@ -43,12 +48,11 @@ grpo-offline)
     python3 benchmarks/grpo_offline.py --tag "$tag" --model "$(smollm2)" --out "$OUT" "$@" 2>&1 | tee "$OUT/grpo_offline_$tag.log"
     ;;
 constrained)
-    python3 -m benchmarks.bench_constrained --limit 200 --device cuda --batch-size 32 --max-new-tokens 512 \
-        --model "$(smollm2)" "$@" 2>&1 | tee "$OUT/constrained.log"
-    cp benchmarks/results/constrained_cuda.json "$OUT/" || true
+    python3 -m benchmarks.bench_constrained --limit 200 --device cuda --batch-size 32 --max-new-tokens 320 \
+        --model "$(smollm2)" --out "$OUT/constrained_cuda.json" "$@" 2>&1 | tee "$OUT/constrained.log"
     ;;
 launch)
-    python3 benchmarks/launch_overhead.py --model "$(smollm2)" --out "$OUT" "$@" 2>&1 | tee "$OUT/launch.log"
+    PYTHONPATH=/tmp/site-unsloth:$PYTHONPATH python3 benchmarks/launch_overhead.py --model "$(smollm2)" --out "$OUT" "$@" 2>&1 | tee "$OUT/launch.log"
     ;;
 cpu-suite)
     CUDA_VISIBLE_DEVICES="" python3 -m pytest -q -x -p no:cacheprovider "$@" 2>&1 | tee "$OUT/cpu_suite.log" | tail -30

@@ -32,11 +32,6 @@ def _pct(value) -> str | None:
     return None if value is None else f"{100 * value:.0f}%"
 
 
-def round_loss(value):
-    """A loss as reported to people: 4 significant digits (None stays None)."""
-    return None if value is None else float(f"{value:.4g}")
-
-
 def line(logs: dict, *, step: int, max_steps: int, seconds_per_step: float | None = None) -> str:
     """The console line for one log record (GRPO when it carries ``reward``, else SFT)."""
     parts = [f"step {step}/{max_steps}"]
@@ -127,10 +122,24 @@ class ZeroVarianceWatch(TrainerCallback):
             )
 
 
-def install(trainer, label: str, *, progress: bool) -> CompactProgress:
-    """Replace the trainer's raw-dict printer (progress bar or printer) with :class:`CompactProgress`."""
+class LogLastStep(TrainerCallback):
+    """Log the last two steps, so the final record holds the loss of the last step alone (not a window mean)."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= state.max_steps - 1 or control.should_training_stop:
+            control.should_log = True
+        return control
+
+
+def install(trainer, label: str, *, progress: bool, quiet: bool = False) -> CompactProgress | None:
+    """Replace the trainer's raw-dict printer (progress bar or printer) with :class:`CompactProgress`.
+
+    ``quiet`` (a process other than the main one) prints nothing at all.
+    """
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)
+    if quiet:
+        return None
     compact = CompactProgress(label, bar=progress)
     trainer.add_callback(compact)
     return compact

@@ -244,6 +244,11 @@ def _train_and_save(recipe, name, why, backend, plan, work: Path, out: Path, not
     everything = [recorder, stop, budget, *callbacks]
     logged = len(notes)
     trainer = recipe.make_trainer(name, backend, work, everything, notes=notes, progress=progress)
+    from harness import console
+
+    console.install(trainer, "SFT" if recipe.command == "train" else recipe.command.upper(), progress=progress and io,
+                    quiet=not io)
+    trainer.add_callback(console.LogLastStep())
     for note in notes[logged:]:
         log(f"note: {note}")
     resume_from = plan.checkpoint

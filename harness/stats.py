@@ -42,3 +42,8 @@ def percentiles(values) -> dict | None:
     out = {f"p{p}": int(nearest_rank(values, p)) for p in PERCENTILES}
     out["max"] = int(max(values))
     return out
+
+
+def round_loss(value):
+    """A loss as reported to people: 4 significant digits (None stays None)."""
+    return None if value is None else float(f"{value:.4g}")

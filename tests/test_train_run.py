@@ -132,8 +132,10 @@ class TestOutputs:
         m = json.loads((trained.output_dir / "metrics.json").read_text())
         assert m["status"] == "completed" and m["backend"] == "hf"
         curve = m["loss_curve"]
-        assert [e["step"] for e in curve] == [1] + list(range(10, 151, 10))
+        # every logging_steps, plus the last two steps so the final record is the last step's loss alone
+        assert [e["step"] for e in curve] == [1] + list(range(10, 141, 10)) + [149, 150]
         assert curve[-1]["loss"] < curve[0]["loss"] / 10
+        assert m["final_loss"] == float(f"{curve[-1]['loss']:.4g}") and m["final_loss_step"] == 150
         assert m["tokens_this_session"] == m["tokens_total"] > 0
         assert m["trained_tokens_per_s"] > 0 and m["train_seconds"] > 0 and m["wall_seconds"] >= m["train_seconds"]
         assert m["device"].startswith("cpu (") and m["peak_memory"]["cpu_peak_rss_gib"] > 0
@@ -372,8 +374,8 @@ class TestCliInterrupt:
         cmd = [sys.executable, "-m", "harness.cli", "train", *args]
         proc = subprocess.Popen(cmd + ["--max-steps", "5000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, cwd=root, env=env)
-        for line in proc.stdout:  # the trainer prints one dict per logged step once training runs
-            if line.startswith("{'loss'"):
+        for line in proc.stderr:  # one compact console line per logged step once training runs
+            if line.startswith("step ") and " · loss " in line:
                 proc.send_signal(signal.SIGINT)
                 break
         stdout, stderr = proc.communicate(timeout=120)

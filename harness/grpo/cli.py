@@ -25,16 +25,19 @@ from harness.cliutil import UserError, spec_option
 @click.option("--out", "--output", "output", help="Output directory ({name}: spec name). [grpo] output_dir")
 @click.option("--eval-limit", type=int, help="Evaluate the starting and the trained model on N prompts after GRPO. [grpo] eval_limit")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any [grpo] key (TOML value), repeatable.")
+@click.option("--offline", is_flag=True, help="Apply the [grpo.offline] preset: GRPO on the generated arithmetic task from the "
+              "`train --offline` adapter (trained first when missing), then before/after on arithmetic-test.")
 @click.option("--overwrite", is_flag=True, help="Replace a previous run in the output directory.")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in the output directory.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 def grpo_cmd(spec, model, adapter, dataset, limit, backend, max_steps, lr, num_generations, output, eval_limit, sets,
-             overwrite, resume, no_progress):
+             offline, overwrite, resume, no_progress):
     """GRPO with the spec's reward functions, on an SFT adapter or a base model.
 
     Defaults come from the spec's [grpo] table (the seed notebook's GRPO stage: 4 generations,
     lr 5e-6, 100 steps, DAPO-Math-17k prompts). Writes the adapter, metrics.json with the reward
-    and error-code curves, curves.png and samples.jsonl.
+    and error-code curves, curves.png and samples.jsonl. With --offline: the offline model learns
+    the arithmetic task (no hub access; a GPU run of a few minutes, docs/grpo.md).
     """
     from harness.train.cli import _user_errors
 
@@ -47,15 +50,21 @@ def grpo_cmd(spec, model, adapter, dataset, limit, backend, max_steps, lr, num_g
     try:
         overrides = parse_set(sets)
         overrides.update({OPTION_KEYS[k]: v for k, v in named.items() if v is not None})
-        cfg = resolve_config(spec.grpo, overrides)
+        cfg = resolve_config(spec.grpo, overrides, offline=offline, spec_name=spec.name)
+        sft = offline_sft_config(spec, cfg, model) if offline else None
     except errors as exc:
         raise UserError(str(exc)) from None
+    if offline:
+        import os
+
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     from harness.train.cli import run_to_end
 
     from .mainjob import run_grpo_job
 
     result, table = run_to_end(
-        lambda: run_grpo_job(spec, cfg, overwrite=overwrite, resume=resume, progress=not no_progress)
+        lambda: run_grpo_job(spec, cfg, overwrite=overwrite, resume=resume, progress=not no_progress, sft=sft)
     )
     if not result.metrics:  # another rank under a launcher: the main process reports
         return
@@ -71,3 +80,21 @@ def grpo_cmd(spec, model, adapter, dataset, limit, backend, max_steps, lr, num_g
         click.echo(table)
     click.echo(f"adapter: {result.adapter_dir}")
     click.echo(f"curves: {result.output_dir / 'curves.png'}  metrics: {result.output_dir / 'metrics.json'}")
+
+
+def offline_sft_config(spec, cfg, model: str | None):
+    """The ``train --offline`` config that makes ``cfg.adapter`` when it is missing (None when it exists).
+
+    ``{name}`` in the preset's adapter path is the spec name; ``--model`` reaches the SFT run too.
+    """
+    from pathlib import Path
+
+    from harness.train.config import resolve_config as train_config
+
+    adapter = Path(cfg.adapter)
+    if (adapter / "adapter_config.json").is_file():
+        return None
+    overrides = {"output_dir": str(adapter.parent)}
+    if model:
+        overrides["model"] = model
+    return train_config(spec.train, overrides, offline=True)

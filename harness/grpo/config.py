@@ -43,9 +43,15 @@ _LOADING = ("backend", "precision", "max_seq_length", "load_in_4bit", "lora_r", 
 
 
 def resolve_config(base: GRPOTrainConfig, overrides: dict[str, Any] | None = None, *,
-                   offline: bool = False) -> GRPOTrainConfig:
-    """``base`` (with the [grpo.offline] preset when ``offline``) and ``overrides`` applied, checked; GRPOError on problems."""
-    return train_config.resolve_config(base, overrides, offline=offline, table_name="grpo", error=GRPOError)
+                   offline: bool = False, spec_name: str | None = None) -> GRPOTrainConfig:
+    """``base`` (with the [grpo.offline] preset when ``offline``) and ``overrides`` applied, checked; GRPOError on problems.
+
+    ``{name}`` in ``adapter`` (the preset's ``outputs/{name}-offline/adapter``) becomes ``spec_name``.
+    """
+    cfg = train_config.resolve_config(base, overrides, offline=offline, table_name="grpo", error=GRPOError)
+    if spec_name and "{name}" in cfg.adapter:
+        cfg = dataclasses.replace(cfg, adapter=cfg.adapter.replace("{name}", spec_name))
+    return cfg
 
 
 def adapter_base(adapter: str | Path) -> str | None:

@@ -13,8 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 KEEP = ("step", "epoch", "loss", "learning_rate", "grad_norm", "reward", "reward_std", "frac_reward_zero_std", "kl", "entropy",
-        "completions/mean_length", "completions/clipped_ratio", "format/valid_fraction", "num_tokens")
-PREFIXES = ("rewards/", "format_errors/")
+        "completions/mean_length", "completions/clipped_ratio", "format/valid_fraction", "answer/correct_fraction",
+        "num_tokens")
+PREFIXES = ("rewards/", "format_errors/", "timing/")
 
 
 def curves(log_history: list[dict]) -> list[dict]:
@@ -57,6 +58,20 @@ def summary(rows: list[dict], window: int = 10) -> dict:
     }
 
 
+def smooth(values: list, alpha: float = 0.2) -> list:
+    """Exponential moving average (TensorBoard's smoothing, debiased), skipping missing values.
+
+    >>> smooth([0, 10, 10, 10], alpha=0.5)
+    [0.0, 6.666666666666667, 8.571428571428571, 9.333333333333334]
+    """
+    out, avg, weight = [], 0.0, 0.0
+    for v in values:
+        if v is not None:
+            avg, weight = (1 - alpha) * avg + alpha * v, (1 - alpha) * weight + alpha
+        out.append(avg / weight if weight else None)
+    return out
+
+
 def chart(rows: list[dict], path: str | Path, *, title: str = "") -> Path:
     """Write the reward / error-code chart of ``rows`` to ``path`` (PNG)."""
     import matplotlib
@@ -66,7 +81,9 @@ def chart(rows: list[dict], path: str | Path, *, title: str = "") -> Path:
 
     steps = [r["step"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6))
-    left.plot(steps, [r.get("reward") for r in rows], label="total", color="black", linewidth=2)
+    total = [r.get("reward") for r in rows]
+    left.plot(steps, total, label="total", color="black", linewidth=1, alpha=0.35)
+    left.plot(steps, smooth(total), label="total (smoothed)", color="black", linewidth=2.2)
     for name in reward_names(rows):
         left.plot(steps, [r.get(f"rewards/{name}/mean") for r in rows], label=name, linewidth=1)
     left.set_xlabel("step")

@@ -14,7 +14,7 @@ from pathlib import Path
 from reasoning_kit.grpo_config import GRPOTrainConfig
 from reasoning_kit.spec import FormatSpec
 
-from harness.train.mainjob import evaluate_runs
+from harness.train.mainjob import _echo, evaluate_runs
 
 from .run import GRPOResult, grpo
 
@@ -28,7 +28,16 @@ def evaluate_before_after(spec: FormatSpec, cfg: GRPOTrainConfig, result: GRPORe
 
 
 def run_grpo_job(spec: FormatSpec, cfg: GRPOTrainConfig, *, overwrite: bool = False, resume: bool = False,
-                 progress: bool = True) -> tuple[GRPOResult, str | None]:
+                 progress: bool = True, sft=None) -> tuple[GRPOResult, str | None]:
+    """GRPO, then the before/after table; ``sft`` (a [train] config) first trains the adapter GRPO starts from."""
+    if sft is not None:
+        from harness.train.run import train
+
+        _echo(f"no SFT adapter at {cfg.adapter}: training it first (train --offline -> {sft.output_dir})")
+        done = train(spec, sft, progress=progress)
+        if done.status != "completed":
+            return done, None
+        gc.collect()
     result = grpo(spec, cfg, overwrite=overwrite, resume=resume, progress=progress)
     if result.status != "completed" or cfg.eval_limit <= 0 or not result.metrics:  # metrics: main process only
         return result, None

@@ -39,8 +39,9 @@ GRPOResult = RunResult
 
 
 def grpo_args(cfg: GRPOTrainConfig, *, output_dir: Path, max_completion_length: int, bf16: bool, fp16: bool,
-              optim: str, progress: bool, gradient_checkpointing: bool | None, cpu: bool = False) -> dict:
-    """``trl.GRPOConfig`` keyword arguments for ``cfg`` (the seed notebook's GRPO stage)."""
+              optim: str, progress: bool, gradient_checkpointing: bool | None, cpu: bool = False,
+              reward_weights: list[float] | None = None) -> dict:
+    """``trl.GRPOConfig`` keyword arguments for ``cfg`` (the seed notebook's GRPO stage, then the [grpo] loss keys)."""
     args = dict(
         output_dir=str(output_dir),
         learning_rate=cfg.learning_rate,
@@ -63,6 +64,17 @@ def grpo_args(cfg: GRPOTrainConfig, *, output_dir: Path, max_completion_length: 
         top_p=cfg.top_p,
         top_k=cfg.top_k,
         beta=cfg.beta,
+        loss_type=cfg.loss_type,
+        scale_rewards=cfg.scale_rewards,
+        mask_truncated_completions=cfg.mask_truncated_completions,
+        epsilon=cfg.epsilon,
+        epsilon_high=cfg.epsilon_high or None,
+        num_iterations=cfg.num_iterations,
+        importance_sampling_level=cfg.importance_sampling_level,
+        reward_weights=reward_weights,
+        steps_per_generation=cfg.steps_per_generation or None,
+        cache_implementation=None if cfg.cache_implementation == "dynamic" else cfg.cache_implementation,
+        use_transformers_continuous_batching=cfg.use_transformers_paged,
         bf16=bf16,
         fp16=fp16,
         report_to=cfg.report_to,
@@ -115,8 +127,10 @@ class GRPORecipe:
             notes.extend(n for n in p.notes if n not in notes)
             bf16, fp16, optim, gc, cpu = p.bf16, p.fp16, p.optim, p.gradient_checkpointing, p.device == "cpu"
         length = self.data.max_completion_length if self.data else (cfg.max_completion_length or cfg.max_seq_length // 2)
+        weights = self.spec.rewards.weights.of(self.spec.rewards.enabled)
         return GRPOConfig(**grpo_args(cfg, output_dir=output_dir, max_completion_length=length, bf16=bf16, fp16=fp16,
-                                      optim=optim, progress=progress, gradient_checkpointing=gc, cpu=cpu))
+                                      optim=optim, progress=progress, gradient_checkpointing=gc, cpu=cpu,
+                                      reward_weights=weights))
 
     def load(self, name, backend, notes: list[str], *, log, progress: bool) -> None:
         from reasoning_kit import rewards
@@ -124,6 +138,7 @@ class GRPORecipe:
         from .data import prepare_prompts
 
         cfg, spec = self.cfg, self.spec
+        self.log = log
         self.model, self.tokenizer, self.tc, self.report = _load(name, backend, cfg, spec, notes)
         self.model_name = self.tc.model
         log(f"model: {self.tc.model}" + (f" + adapter {cfg.adapter}" if cfg.adapter else ""))
@@ -152,13 +167,19 @@ class GRPORecipe:
     def make_trainer(self, name, backend, output_dir: Path, callbacks: list, *, notes: list[str], progress: bool):
         from trl import GRPOTrainer
 
+        from harness.console import ZeroVarianceWatch
+
         from .samples import SampleWriter
+        from .timing import instrument
 
         args = self.trainer_args(name, output_dir, progress=progress, notes=notes)
         self.samples = SampleWriter(self.spec, output_dir / "samples.jsonl", self.cfg.sample_every)
+        self.watch = ZeroVarianceWatch(lambda message: self.log(f"warning: {message}"))
         trainer = GRPOTrainer(model=self.model, reward_funcs=self.funcs, args=args, train_dataset=self.data.dataset,
-                              processing_class=self.tokenizer, callbacks=[*callbacks[:3], self.samples, *callbacks[3:]])
+                              processing_class=self.tokenizer,
+                              callbacks=[*callbacks[:3], self.samples, self.watch, *callbacks[3:]])
         self.samples.trainer = trainer
+        self.timing = instrument(trainer)
         return trainer
 
     def save(self, name: str, trainer, work: Path) -> None:
@@ -176,7 +197,8 @@ class GRPORecipe:
             outputs.refuse_symlink(work / "curves.png")
             chart(rows, work / "curves.png", title=title)
         return {"rewards": [f.__name__ for f in self.funcs], "reward_summary": summary(rows), "curves": rows,
-                "samples_written": self.samples.written}
+                "samples_written": self.samples.written, "timing": self.timing.summary(),
+                "zero_variance_warning_at_step": self.watch.warned_at}
 
     def describe(self) -> dict:
         return {"model": self.tc.model, "adapter": self.cfg.adapter or None, "dataset": self.cfg.dataset,

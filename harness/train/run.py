@@ -25,6 +25,7 @@ from reasoning_kit.spec import FormatSpec
 from reasoning_kit.train_config import TrainConfig
 
 from harness import outputs
+from harness.stats import round_loss
 from harness.lifecycle import RunResult, device_info, peak_memory, run_lifecycle, run_trainer, versions  # noqa: F401
 
 from . import TrainError
@@ -117,7 +118,8 @@ class SFTRecipe:
         state = trainer.state
         return {
             "epoch": state.epoch,
-            "final_loss": next((e["loss"] for e in reversed(state.log_history) if "loss" in e), None),
+            "final_loss": round_loss(next((e["loss"] for e in reversed(state.log_history) if "loss" in e), None)),
+            "final_loss_step": next((e.get("step") for e in reversed(state.log_history) if "loss" in e), None),
             "loss_curve": loss_curve(state.log_history),
             "tokens_total": state.num_input_tokens_seen,
         }

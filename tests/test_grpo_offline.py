@@ -1,0 +1,51 @@
+"""`reasoning-kit grpo --offline`: the preset, and the SFT adapter trained first when it is missing (CPU, tiny model)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from harness.cli import main
+from harness.grpo.config import resolve_config
+from reasoning_kit.spec import load_spec
+from tests.tiny import corpus, save_tiny
+
+SPEC = load_spec("working_out")
+
+
+class TestPreset:
+    def test_preset_values(self):
+        cfg = resolve_config(SPEC.grpo, {}, offline=True, spec_name=SPEC.name)
+        assert (cfg.dataset, cfg.eval_dataset, cfg.adapter) == ("arithmetic", "arithmetic-test",
+                                                                 "outputs/working_out-offline/adapter")
+        assert cfg.eval_limit >= 300 and cfg.num_generations >= 8
+        assert resolve_config(SPEC.grpo, {}).dataset == SPEC.grpo.dataset  # without --offline: the [grpo] table
+
+    def test_set_reaches_the_preset(self):
+        cfg = resolve_config(SPEC.grpo, {"offline.max_steps": 7, "learning_rate": 2e-5}, offline=True)
+        assert (cfg.max_steps, cfg.learning_rate) == (7, 2e-5)
+
+
+class TestCommand:
+    def test_trains_the_sft_adapter_first_then_grpo_and_the_table(self, tmp_path, monkeypatch):
+        model = save_tiny(tmp_path / "model", SPEC, corpus(SPEC, 20))
+        # A spec whose presets are tiny, so the whole chain runs in seconds on CPU.
+        text = SPEC.text + (
+            "\n[train.offline]\nmax_steps = 2\ndataset_limit = 16\neval_limit = 0\n"
+            "\n[grpo.offline]\nmax_steps = 1\nnum_generations = 2\nper_device_train_batch_size = 2\n"
+            "max_completion_length = 8\neval_limit = 2\neval_max_new_tokens = 8\nmax_minutes = 0.0\n"
+        )
+        (tmp_path / "tiny.toml").write_text(text)
+        monkeypatch.chdir(tmp_path)
+        result = CliRunner().invoke(main, ["grpo", "--spec", str(tmp_path / "tiny.toml"), "--offline", "--model", str(model),
+                                           "--no-progress"])
+        assert result.exit_code == 0, result.output
+        sft = tmp_path / "outputs" / "working_out-offline"
+        run = tmp_path / "outputs" / "working_out-offline-grpo"
+        assert (sft / "adapter" / "adapter_config.json").is_file()
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert metrics["adapter"] == "outputs/working_out-offline/adapter" and metrics["dataset"] == "arithmetic"
+        assert "Before / after GRPO" in result.output
+        start = json.loads((run / "eval" / "start" / "report.json").read_text())
+        assert start["metrics"]["n"] == 2 and start["run"]["dataset"] == "arithmetic-test"
