@@ -13,9 +13,15 @@ that knows its own settings, model loading and trainer; everything else happens 
 5. save the adapter (``recipe.save``), write ``metrics.json``, and commit the directory:
    the previous run is replaced only now, and only the project's files in it.
 
-Hooks for later work: ``is_main_process`` (default True) is the one place that decides which
-process writes files; any trainer callback with a ``run_metrics()`` method (per-step timing,
-say) adds its dict to ``metrics.json``. Not handled: evaluation after training (``mainjob``).
+Several processes (``accelerate launch``, ``torchrun``; ``harness.ranks``): ``is_main_process``
+(default: rank 0 of the launcher's environment) is the one place that decides which process
+writes files and prints. Every rank runs the checks and loads; then, after a barrier, only the
+main process opens the output and shares the run directory's path with the others (the
+Trainer needs the same ``output_dir`` everywhere: it saves checkpoints from the main process,
+plus each rank's RNG state); the other ranks write nothing of their own. ``metrics.json`` adds
+``world_size``, the per-device and global batch and every rank's own step count.
+Any trainer callback with a ``run_metrics()`` method (per-step timing, say) adds its dict to
+``metrics.json``. Not handled: evaluation after training (``mainjob``).
 """
 
 from __future__ import annotations
@@ -30,8 +36,9 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import metadata
 from pathlib import Path
 
-from harness import models, outputs
+from harness import models, outputs, ranks
 
+SHARDED = ("fsdp", "deepspeed")  # engines whose model every rank must take part in saving
 PACKAGES = ("reasoning-kit", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "unsloth",
             "unsloth_zoo", "bitsandbytes", "vllm")
 
@@ -135,16 +142,30 @@ def run_trainer(trainer, stop, budget, *, resume_from: Path | None, max_minutes:
 
 
 def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, progress: bool = True, callbacks: tuple = (),
-                  log=None, is_main_process: bool = True) -> RunResult:
-    """Run ``recipe`` through the lifecycle in the module docstring; ``recipe.error`` is the one-line error type."""
+                  log=None, is_main_process: bool | None = None) -> RunResult:
+    """Run ``recipe`` through the lifecycle in the module docstring; ``recipe.error`` is the one-line error type.
+
+    ``is_main_process`` None: rank 0 of the launcher (``harness.ranks.current``); the others neither write nor log.
+    """
     from harness.train import backends
 
+    here = ranks.current()
+    main = here.is_main if is_main_process is None else is_main_process
+    if not main:
+        log, progress = (lambda msg: None), False
     log = log or _log_default
     error = recipe.error
     started = time.perf_counter()
     out = Path(recipe.out)
     # 1. check settings: nothing is written and nothing heavy is loaded before this passes.
     name, why = backends.choose(recipe.backend)
+    problem = ranks.launch_problem(ranks.engine(), name, resume=resume)
+    if problem:
+        raise error(problem)
+    if ranks.engine() in SHARDED and getattr(recipe.cfg, "merge", False):
+        raise error(f"{recipe.command}.merge needs the whole model in one process: it cannot run under "
+                    f"{ranks.engine()}; merge afterwards, or launch with configs/accelerate/ddp.yaml")
+    ranks.prepare(here)
     try:
         plan = outputs.plan_run(out, recipe.command, overwrite=overwrite, resume=resume, max_steps=recipe.cfg.max_steps)
     except outputs.OutputError as exc:
@@ -155,6 +176,8 @@ def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, prog
         raise error(f"invalid {recipe.command} option: " + "; ".join(problems))
     log(f"backend: {name} ({why})")
     backend = backends.get(name)  # unsloth is imported here, before transformers
+    if not main:
+        ranks.quiet()
     try:
         recipe.trainer_args(name, out, progress=progress, notes=[])
     except ValueError as exc:
@@ -164,15 +187,21 @@ def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, prog
     # 2. load.
     notes: list[str] = []
     recipe.load(name, backend, notes, log=log, progress=progress)
-    # 3. open the output.
-    try:
-        run_dir = outputs.open_run(plan) if is_main_process else None
-    except outputs.OutputError as exc:
-        raise error(str(exc)) from None
-    work = run_dir.path if run_dir else out
+    # 3. open the output: every rank has passed its checks; only the main process creates the directory.
+    ranks.barrier()
+    run_dir, failure = None, None
+    if main:
+        try:
+            run_dir = outputs.open_run(plan)
+        except outputs.OutputError as exc:
+            failure = str(exc)
+    shared, failure = ranks.share_from_main((str(run_dir.path) if run_dir else None, failure))
+    if failure:
+        raise error(failure)
+    work = Path(shared) if shared else out
     try:
         result = _train_and_save(recipe, name, why, backend, plan, work, out, notes, progress, callbacks, log,
-                                 started, is_main_process)
+                                 started, main)
         if run_dir:
             run_dir.commit()
     except OSError as exc:
@@ -188,11 +217,29 @@ def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, prog
     return result
 
 
+def parallel_metrics(trainer, sessions: list[dict]) -> dict:
+    """``world_size``, how the processes ran, per-device and global batch, and each rank's session."""
+    args = trainer.args
+    world = max(1, getattr(args, "world_size", 1) or 1)
+    per_device = args.per_device_train_batch_size
+    accelerator = getattr(trainer, "accelerator", None)
+    return {
+        "world_size": world,
+        "launch": ranks.engine(),
+        "distributed_type": str(accelerator.distributed_type).rsplit(".", 1)[-1] if accelerator else None,
+        "per_device_train_batch_size": per_device,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "global_batch_size": per_device * args.gradient_accumulation_steps * world,
+        # Each rank's own count of its steps (tokens are already counted over all ranks by the Trainer).
+        "ranks": [{k: s.get(k) for k in ("rank", "steps_this_session", "train_seconds")} for s in sessions],
+    }
+
+
 def _train_and_save(recipe, name, why, backend, plan, work: Path, out: Path, notes, progress, callbacks, log, started,
                     io: bool) -> RunResult:
     from harness.train.callbacks import Recorder, StopOnInterrupt, TimeBudget
 
-    write = outputs.write_json if io else (lambda path, data: None)
+    write = outputs.write_json
     recorder, stop, budget = Recorder(), StopOnInterrupt(), TimeBudget(recipe.cfg.max_minutes)
     everything = [recorder, stop, budget, *callbacks]
     logged = len(notes)
@@ -215,20 +262,28 @@ def _train_and_save(recipe, name, why, backend, plan, work: Path, out: Path, not
 
         raise recipe.error(f"cannot resume from {resume_from}: {first_line(exc)} (was it saved with another --model "
                            "or LoRA rank? resume with the same settings, or start over with --overwrite)") from None
-    # Written once training has ended, so a resume that fails at its start changes no file.
-    for fname, data in recipe.files_before().items():
-        write(outputs.inside(work, work / fname), data)
-    if io:
-        outputs.atomic_write(work / "spec.toml", recipe.spec.text)
-        write(work / recipe.config_file, recipe.config_dict())
+    sessions = ranks.gather({"rank": ranks.current().rank, **recorder.summary()})
     state = trainer.state
     result = RunResult(out, "interrupted" if interrupted else "completed", state.global_step, state.max_steps,
                        start_adapter=recipe.start_adapter, model=recipe.model_name)
+    sharded = ranks.engine() in SHARDED
+    if sharded and not interrupted:  # every rank gathers its shards; the Trainer writes from the main process
+        trainer.save_model(str(work / "adapter"))
+    if not io:  # another rank: the main process writes the run
+        return result
+    # Written once training has ended, so a resume that fails at its start changes no file.
+    for fname, data in recipe.files_before().items():
+        write(outputs.inside(work, work / fname), data)
+    outputs.atomic_write(work / "spec.toml", recipe.spec.text)
+    write(work / recipe.config_file, recipe.config_dict())
     if interrupted:
         ckpt = outputs.last_checkpoint(work)
         result.checkpoint = out / ckpt.name if ckpt else None
-    elif io:
-        recipe.save(name, trainer, work)
+    else:
+        if sharded:
+            recipe.tokenizer.save_pretrained(str(work / "adapter"))
+        else:
+            recipe.save(name, trainer, work)
         models.record_base(work / "adapter", recipe.model_name)  # the name the user gave, not a cache path
         result.adapter_dir = out / "adapter"
         if (work / "merged").is_dir():
@@ -246,6 +301,7 @@ def _train_and_save(recipe, name, why, backend, plan, work: Path, out: Path, not
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
         **recipe.run_metrics(trainer, work),
         **recorder.summary(),
+        **parallel_metrics(trainer, sessions),
         **extra,
         "wall_seconds": round(time.perf_counter() - started, 3),
         "peak_memory": peak_memory(),

@@ -66,6 +66,8 @@ def grpo_cmd(spec, model, adapter, dataset, limit, backend, max_steps, lr, num_g
     result, table = run_to_end(
         lambda: run_grpo_job(spec, cfg, overwrite=overwrite, resume=resume, progress=not no_progress, sft=sft)
     )
+    if not result.metrics:  # another rank under a launcher: the main process reports
+        return
     m = result.metrics
     s = m.get("reward_summary") or {}
     first, last = (s.get("first") or {}).get("reward"), (s.get("last") or {}).get("reward")

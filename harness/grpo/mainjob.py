@@ -39,7 +39,7 @@ def run_grpo_job(spec: FormatSpec, cfg: GRPOTrainConfig, *, overwrite: bool = Fa
             return done, None
         gc.collect()
     result = grpo(spec, cfg, overwrite=overwrite, resume=resume, progress=progress)
-    if result.status != "completed" or cfg.eval_limit <= 0:
+    if result.status != "completed" or cfg.eval_limit <= 0 or not result.metrics:  # metrics: main process only
         return result, None
     gc.collect()
     return result, evaluate_before_after(spec, cfg, result, progress=progress)

@@ -17,7 +17,7 @@ output policy (``harness.outputs``): a non-empty directory needs ``--overwrite``
 previous grpo run's, replaced once the new run has a result) or ``--resume``; every setting,
 including what TRL's GRPOConfig would reject, is checked before anything is written.
 :class:`GRPORecipe` is what is particular to GRPO. Not handled: vLLM generation (Unsloth uses it
-by itself when vLLM is installed; never run here), multi-GPU.
+by itself when vLLM is installed; never run here). Several processes: docs/multi_gpu.md.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ def grpo_args(cfg: GRPOTrainConfig, *, output_dir: Path, max_completion_length: 
         logging_first_step=True,
         disable_tqdm=not progress,
         dataloader_pin_memory=not cpu,
+        ddp_find_unused_parameters=False,  # several processes: every LoRA weight takes part in each forward
     )
     return args | checkpointing_args(gradient_checkpointing)
 

@@ -15,7 +15,10 @@ from reasoning_kit.spec import FormatSpec
 
 
 class SampleWriter(TrainerCallback):
-    """Every ``every`` steps, append the step's completions (from the trainer's log buffer) to ``path``."""
+    """Every ``every`` steps, append the step's completions (from the trainer's log buffer) to ``path``.
+
+    Only the main process writes; TRL's buffer already holds every process's completions.
+    """
 
     def __init__(self, spec: FormatSpec, path: Path, every: int):
         self.spec, self.path, self.every = spec, path, every
@@ -23,7 +26,7 @@ class SampleWriter(TrainerCallback):
         self.written = 0
 
     def on_step_end(self, args, state, control, **kw):
-        if not self.every or self.trainer is None or state.global_step % self.every:
+        if not self.every or self.trainer is None or state.global_step % self.every or not state.is_world_process_zero:
             return control
         from reasoning_kit.validator import validate
 

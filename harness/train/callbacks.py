@@ -6,7 +6,9 @@ it processed (``state.num_input_tokens_seen``, non-padding tokens) for trained t
 :class:`StopOnInterrupt` with :func:`sigint_saves` turns the first Ctrl-C (SIGINT) into "save
 a checkpoint when the current optimizer step ends, then stop", so the checkpoint is always
 consistent (weights, optimizer, scheduler, RNG and data position); a second Ctrl-C aborts at
-once. ``--resume`` continues from that checkpoint. Not handled: SIGTERM/SIGKILL, crashes.
+once. ``--resume`` continues from that checkpoint. Under several processes both callbacks agree
+across ranks (``harness.ranks.any_rank``) so every rank stops at the same step. Not handled:
+SIGTERM/SIGKILL, crashes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import time
 from contextlib import contextmanager
 
 from transformers import TrainerCallback
+
+from harness import ranks
 
 
 class Recorder(TrainerCallback):
@@ -59,6 +63,8 @@ class StopOnInterrupt(TrainerCallback):
         self.stopped_at: int | None = None
 
     def on_step_end(self, args, state, control, **kw):
+        if ranks.any_rank(self.requested):  # several processes stop at the same step, or none does
+            self.requested = True
         if self.requested and self.stopped_at is None:
             self.stopped_at = state.global_step
             control.should_save = True
@@ -78,7 +84,7 @@ class TimeBudget(TrainerCallback):
         self.start = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kw):
-        if self.seconds > 0 and self.stopped_at is None and time.perf_counter() - self.start >= self.seconds:
+        if self.seconds > 0 and self.stopped_at is None and ranks.any_rank(time.perf_counter() - self.start >= self.seconds):
             self.stopped_at = state.global_step
             control.should_training_stop = True
         return control

@@ -40,15 +40,25 @@ def run_to_end(job):
 
     User errors become ``Error: ...`` (exit 2); Ctrl-C outside a step, or a second one, and a
     run stopped by Ctrl-C (checkpoint saved) exit with status 130. Shared by train and grpo.
+    Under a launcher only the main process prints; the others exit with the same status.
     """
+    from harness import ranks
+
+    main = ranks.current().is_main
     try:
         result, table = job()
     except _user_errors() as exc:
+        if not main:
+            sys.exit(UserError.exit_code)
         raise UserError(str(exc)) from None
     except KeyboardInterrupt:  # outside a training step, or a second Ctrl-C during one
+        if not main:
+            sys.exit(INTERRUPTED)
         exit_interrupted("aborted (Ctrl-C): no new checkpoint was saved (a new or --overwrite run leaves the output "
                          "directory as it was); run the same command again, with --resume if it holds a checkpoint-N")
     if result.status == "interrupted":
+        if not main:
+            sys.exit(INTERRUPTED)
         click.echo(
             f"interrupted at step {result.global_step}/{result.max_steps}: checkpoint saved in {result.checkpoint}; "
             "run the same command with --resume to continue",
@@ -101,6 +111,8 @@ def train_cmd(spec, model, dataset, limit, backend, max_steps, epochs, lr, batch
     from .mainjob import run_job
 
     result, table = run_to_end(lambda: run_job(spec, cfg, overwrite=overwrite, resume=resume, progress=not no_progress))
+    if not result.metrics:  # another rank under a launcher: the main process reports
+        return
     m = result.metrics
     click.echo(
         f"trained {result.global_step} steps in {m['train_seconds']:.0f} s "

@@ -66,7 +66,7 @@ def run_job(spec: FormatSpec, cfg: TrainConfig, *, overwrite: bool = False, resu
             progress: bool = True, evaluate: bool = True) -> tuple[TrainResult, str | None]:
     """Train; then, if it completed and ``cfg.eval_limit`` > 0, the before/after evaluation table."""
     result = train(spec, cfg, overwrite=overwrite, resume=resume, progress=progress)
-    if result.status != "completed" or not evaluate or cfg.eval_limit <= 0:
+    if result.status != "completed" or not evaluate or cfg.eval_limit <= 0 or not result.metrics:  # metrics: main only
         return result, None
     gc.collect()
     return result, evaluate_before_after(spec, cfg, result, progress=progress)

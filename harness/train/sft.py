@@ -65,6 +65,7 @@ def sft_args(
         logging_first_step=True,
         disable_tqdm=not progress,
         dataloader_pin_memory=not cpu,
+        ddp_find_unused_parameters=False,  # several processes: every LoRA weight takes part in each forward
     )
     return args | checkpointing_args(gradient_checkpointing)
 

@@ -13,7 +13,7 @@ Each backend module has the same three steps, called in this order by ``harness.
 :func:`choose` resolves ``auto`` (unsloth when CUDA and the unsloth package are available,
 else hf) and returns the reason in words; it imports torch but never transformers, and
 :func:`get` imports unsloth first when the unsloth backend is chosen, so unsloth can patch
-transformers, TRL and PEFT before anything else imports them. Not handled: multi-GPU.
+transformers, TRL and PEFT before anything else imports them. Several processes: ``harness.ranks`` and docs/multi_gpu.md.
 """
 
 from __future__ import annotations

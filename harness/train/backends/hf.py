@@ -6,7 +6,7 @@ checkpointing ``"unsloth"`` (Unsloth's offloaded variant) -> plain checkpointing
 ``auto`` -> bf16 where the GPU supports it, else fp16, and fp32 on CPU; 4-bit loading only on
 CUDA with bitsandbytes. With ``packing``, batches keep packed rows apart
 (``sft.RowPackedCollator``) instead of TRL's single flattened row. :func:`plan` is the pure part of that mapping (tested without a GPU).
-Not handled: multi-GPU, DeepSpeed/FSDP, vLLM.
+Several GPUs (DDP, FSDP2, DeepSpeed) come from the launcher: docs/multi_gpu.md. Not handled: vLLM.
 """
 
 from __future__ import annotations

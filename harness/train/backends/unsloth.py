@@ -12,7 +12,7 @@ hub id. The tokenizer passed to the trainer is ``processing_class`` (TRL >= 1 no
 
 unsloth is imported inside the functions below; ``harness.train.backends.get`` imports it
 before anything imports transformers, trl or peft. :func:`from_pretrained_kwargs` and
-:func:`peft_kwargs` are pure (tested without a GPU). Not handled: CPU (use ``hf``), multi-GPU.
+:func:`peft_kwargs` are pure (tested without a GPU). Several GPUs: DDP only (docs/multi_gpu.md). Not handled: CPU (use ``hf``).
 """
 
 from __future__ import annotations
@@ -30,8 +30,12 @@ def vllm_available() -> bool:
     return importlib.util.find_spec("vllm") is not None
 
 
-def from_pretrained_kwargs(cfg: TrainConfig, model_name: str, *, vllm: bool) -> dict:
-    """Arguments of the seed's ``FastLanguageModel.from_pretrained`` call."""
+def from_pretrained_kwargs(cfg: TrainConfig, model_name: str, *, vllm: bool, local_rank: int | None = None) -> dict:
+    """Arguments of the seed's ``FastLanguageModel.from_pretrained`` call.
+
+    ``local_rank`` (several processes under DDP; default: ``harness.ranks``): each process loads
+    the model onto its own GPU (``device_map={"": local_rank}``, as Unsloth's DDP guide does).
+    """
     kw = dict(
         model_name=model_name,
         max_seq_length=cfg.max_seq_length,
@@ -41,6 +45,13 @@ def from_pretrained_kwargs(cfg: TrainConfig, model_name: str, *, vllm: bool) -> 
     )
     if vllm:
         kw["gpu_memory_utilization"] = cfg.gpu_memory_utilization
+    if local_rank is None:
+        from harness import ranks
+
+        here = ranks.current()
+        local_rank = here.local_rank if here.distributed else None
+    if local_rank is not None:
+        kw["device_map"] = {"": local_rank}
     return kw
 
 
