@@ -142,8 +142,6 @@ def validate_cmd(spec, files: tuple[str, ...], as_json: bool, transcript: bool |
     from reasoning_kit.validator import validate
 
     outputs, problems = read_outputs(files, skip_bad_lines=True)
-    for problem in problems:
-        click.echo(f"Error: {problem}", err=True)
     counts: Counter[str] = Counter()
     n_valid = 0
     for out in outputs:
@@ -160,6 +158,8 @@ def validate_cmd(spec, files: tuple[str, ...], as_json: bool, transcript: bool |
         if counts:
             summary += "; errors: " + ", ".join(f"{code} {n}" for code, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
         click.echo(summary)
+    if problems:  # after the lines that could be checked, one line naming every bad one
+        click.echo("Error: " + "; ".join(problems), err=True)
     sys.exit(2 if problems else 0 if n_valid == len(outputs) else 1)
 
 
