@@ -57,3 +57,11 @@ def spec_option(default: str | None = "working_out", **kw):
         help="Spec file (path) or shipped spec name (working_out, think_answer).",
         **kw,
     )
+
+
+def session_summary(what: str, result) -> str:
+    """``trained 14 steps (6 -> 20 of 20) in 222 s on DEVICE``: this session's steps, not the run's total."""
+    m = result.metrics
+    steps = m.get("steps_this_session", result.global_step)
+    span = f" ({result.global_step - steps} -> {result.global_step} of {result.max_steps})" if steps != result.global_step else ""
+    return f"{what} {steps} steps{span} in {m.get('train_seconds', 0):.0f} s on {m.get('device', '?')}"

@@ -68,11 +68,12 @@ class CompactProgress(ProgressCallback):
         self._last_time = self._last_step = None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        if self.bar:
-            super().on_train_begin(args, state, control, **kwargs)
-            if self.training_bar is not None:
-                self.training_bar.set_description(self.label)
-                self.training_bar.update(state.global_step)  # a resumed run starts where it stopped
+        if self.bar and state.is_world_process_zero:
+            from tqdm.auto import tqdm
+
+            # A resumed run starts where it stopped: ``initial`` keeps the rate (and the ETA) to this session's steps.
+            self.training_bar = tqdm(total=state.max_steps, initial=state.global_step, desc=self.label,
+                                     dynamic_ncols=True)
         self.current_step = state.global_step
         self._last_time, self._last_step = time.perf_counter(), state.global_step
 

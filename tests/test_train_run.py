@@ -437,6 +437,6 @@ class TestCliInterrupt:
         done = subprocess.run(cmd + ["--max-steps", str(step + 2), "--resume"], capture_output=True, text=True, cwd=root,
                               env=env, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
-        assert f"trained {step + 2} steps" in done.stdout
+        assert f"trained 2 steps ({step} -> {step + 2} of {step + 2}) in " in done.stdout  # this session's steps
         metrics = json.loads((out / "metrics.json").read_text())
         assert (metrics["status"], metrics["global_step"], metrics["steps_this_session"]) == ("completed", step + 2, 2)

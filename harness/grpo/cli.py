@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cliutil import UserError, spec_option
+from harness.cliutil import UserError, session_summary, spec_option
 
 
 @click.command("grpo")
@@ -71,10 +71,8 @@ def grpo_cmd(spec, model, adapter, dataset, limit, backend, max_steps, lr, num_g
     m = result.metrics
     s = m.get("reward_summary") or {}
     first, last = (s.get("first") or {}).get("reward"), (s.get("last") or {}).get("reward")
-    click.echo(
-        f"GRPO: {result.global_step} steps in {m['train_seconds']:.0f} s on {m['device']}; mean reward "
-        f"{first} (first {s.get('window_steps', 0)} steps) -> {last} (last {s.get('window_steps', 0)})"
-    )
+    click.echo(session_summary("GRPO:", result) + f"; mean reward {first} -> {last} "
+               f"(first and last {s.get('window_steps', 0)} logged steps)")
     if table:
         click.echo("\nBefore / after GRPO (greedy):\n")
         click.echo(table)

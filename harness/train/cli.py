@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from harness.cliutil import INTERRUPTED, UserError, exit_interrupted, spec_option
+from harness.cliutil import INTERRUPTED, UserError, exit_interrupted, session_summary, spec_option
 
 
 def _user_errors():
@@ -114,10 +114,8 @@ def train_cmd(spec, model, dataset, limit, backend, max_steps, epochs, lr, batch
     if not result.metrics:  # another rank under a launcher: the main process reports
         return
     m = result.metrics
-    click.echo(
-        f"trained {result.global_step} steps in {m['train_seconds']:.0f} s "
-        f"({m['trained_tokens_per_s'] or 0:.0f} tokens/s, final loss {m['final_loss']}) on {m['device']}"
-    )
+    click.echo(session_summary("trained", result)
+               + f" ({m['trained_tokens_per_s'] or 0:.0f} tokens/s, final loss {m['final_loss']})")
     if table:
         click.echo("\nBefore / after (GSM8K-test prompts, greedy):\n")
         click.echo(table)

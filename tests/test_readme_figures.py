@@ -1,0 +1,73 @@
+"""Every benchmark figure the README quotes matches the committed JSON it cites (so figures cannot go stale).
+
+Each row of FIGURES names a result file under ``benchmarks/results/``, a path into its JSON and
+how the README writes the value; the test formats the value from the JSON and looks for it in
+the README's benchmark table. Re-running a benchmark that moves a figure fails this test until
+the README says the new figure.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+README = (ROOT / "README.md").read_text()
+TABLE = README[README.index("## Benchmarks"):README.index("## Layout")]
+
+
+def pct(v):
+    return f"{100 * v:.1f} %"
+
+
+def num(digits):
+    return lambda v: f"{v:,.{digits}f}"
+
+
+# (result file, dotted path into the JSON, formatter)
+FIGURES = [
+    ("format_throughput.json", "results.realistic.validator.us_per_completion", num(1)),
+    ("format_throughput.json", "results.realistic.seed_match_format_search.us_per_completion", num(1)),
+    ("format_throughput.json", "results.realistic.validator.ratio_to_seed", lambda v: f"{v:.2f}x"),
+    ("format_throughput.json", "results.realistic.reward_regex_fullmatch.us_per_completion", num(1)),
+    ("bench_rewards.json", "results.timings.ours_default.median_ms", lambda v: f"{v:.2f} ms"),
+    ("bench_rewards.json", "results.timings.seed_notebook.median_ms", lambda v: f"{v:.2f} ms"),
+    ("h200/grpo_offline_h200.json", "arithmetic_test.start.accuracy", pct),
+    ("h200/grpo_offline_h200.json", "arithmetic_test.grpo.accuracy", pct),
+    ("h200/grpo_offline_h200.json", "arithmetic_test.start.format_compliance", pct),
+    ("h200/grpo_offline_h200.json", "arithmetic_test.grpo.format_compliance", pct),
+    ("h200/grpo_offline_h200.json", "arithmetic_accuracy_points", lambda v: f"+{v:.1f} points"),
+    ("h200/grpo_offline_h200.json", "steps", lambda v: f"{v} steps"),
+    ("h200/grpo_offline_h200.json", "seconds_per_step", lambda v: f"{v:.2f} s/step"),
+    ("h200/grpo_offline_h200.json", "command_seconds", lambda v: f"{v:.0f} s in all"),
+    ("h200/grpo_offline_h200.json", "gsm8k_test.sft.format_compliance", pct),
+    ("h200/grpo_offline_h200.json", "gsm8k_test.grpo.format_compliance", pct),
+    ("bench_train_offline.json", "results.main_job_wall_seconds", lambda v: f"{v / 60:.1f} min in all"),
+    ("bench_train_offline.json", "results.train.train_seconds", lambda v: f"training {v:.0f} s"),
+    ("bench_train_offline.json", "results.train.trained_tokens_per_s", lambda v: f"{v:.0f} tokens/s"),
+    ("bench_train_offline.json", "results.before_after.tuned.format_compliance", pct),
+    ("h100/gpu_train_throughput_unsloth2.json", "results.rows.0.trained_tokens_per_s", num(0)),
+    ("h100/gpu_train_throughput_hf2.json", "results.rows.0.trained_tokens_per_s", num(0)),
+    ("quality_h100-unsloth-default.json", "results.runs.tuned.format_compliance", pct),
+    ("bench_generation_cpu.json", "results.speedup", lambda v: f"{v:.2f}x"),
+]
+
+
+def lookup(data, dotted: str):
+    for part in dotted.split("."):
+        data = data[int(part)] if isinstance(data, list) else data[part]
+    return data
+
+
+@pytest.mark.parametrize("name, path, fmt", FIGURES, ids=[f"{n}:{p}" for n, p, _ in FIGURES])
+def test_readme_quotes_the_committed_figure(name, path, fmt):
+    value = lookup(json.loads((RESULTS / name).read_text()), path)
+    assert fmt(value) in TABLE, f"README's benchmark table should say {fmt(value)!r} ({name}: {path})"
+
+
+def test_every_cited_result_file_exists():
+    for name in {n for n, _, _ in FIGURES}:
+        assert (RESULTS / name).is_file(), name
