@@ -157,6 +157,9 @@ def validate_cmd(spec, files: tuple[str, ...], as_json: bool, transcript: bool |
     (also for an invalid output whose reasoning block is well-formed), answer, errors
     (code, message, start, end), start, eos.
 
+    When most invalid outputs are valid under another shipped spec, one hint line on stderr
+    names it (--spec think_answer on working_out outputs, say).
+
     Exit 0 if all are valid, 1 if any is not, 2 for a bad spec, an unreadable file or
     a bad .jsonl line (after checking the rest).
     """
