@@ -120,6 +120,27 @@ def human_report(out: Output, result) -> list[str]:
     return lines
 
 
+def other_spec_hint(spec, invalid: list, transcript: bool | None) -> str | None:
+    """A hint line when most ``invalid`` outputs are valid under another shipped spec (the likely one), else None."""
+    from reasoning_kit.spec import load_spec, shipped_specs
+    from reasoning_kit.validator import validate
+
+    if not invalid:
+        return None
+    best, best_n = None, 0
+    for name in shipped_specs():
+        other = load_spec(name)
+        if other.text == spec.text:
+            continue
+        n = sum(validate(other, text, transcript=transcript).valid for text in invalid)
+        if n > best_n:
+            best, best_n = name, n
+    if best is None or 2 * best_n <= len(invalid):
+        return None
+    return (f"hint: {best_n} of the {len(invalid)} invalid outputs are valid under the shipped spec {best}; "
+            f"did you mean --spec {best}?")
+
+
 @click.command("validate")
 @spec_option()
 @click.argument("files", nargs=-1, required=True)
@@ -136,6 +157,9 @@ def validate_cmd(spec, files: tuple[str, ...], as_json: bool, transcript: bool |
     (also for an invalid output whose reasoning block is well-formed), answer, errors
     (code, message, start, end), start, eos.
 
+    When most invalid outputs are valid under another shipped spec, one hint line on stderr
+    names it (--spec think_answer on working_out outputs, say).
+
     Exit 0 if all are valid, 1 if any is not, 2 for a bad spec, an unreadable file or
     a bad .jsonl line (after checking the rest).
     """
@@ -144,15 +168,21 @@ def validate_cmd(spec, files: tuple[str, ...], as_json: bool, transcript: bool |
     outputs, problems = read_outputs(files, skip_bad_lines=True)
     counts: Counter[str] = Counter()
     n_valid = 0
+    invalid: list = []
     for out in outputs:
         result = validate(spec, out.text, transcript=transcript)
         n_valid += result.valid
         counts.update(result.codes)
+        if not result.valid:
+            invalid.append(out.text)
         if as_json:
             record = {"source": out.source, **result.to_dict()}
             click.echo(json.dumps(record, ensure_ascii=False))
         else:
             click.echo("\n".join(human_report(out, result)))
+    hint = other_spec_hint(spec, invalid, transcript)
+    if hint:
+        click.echo(hint, err=True)
     if not as_json and len(outputs) > 1:
         summary = f"{n_valid}/{len(outputs)} valid"
         if counts:

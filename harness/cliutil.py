@@ -65,3 +65,40 @@ def session_summary(what: str, result) -> str:
     steps = m.get("steps_this_session", result.global_step)
     span = f" ({result.global_step - steps} -> {result.global_step} of {result.max_steps})" if steps != result.global_step else ""
     return f"{what} {steps} steps{span} in {m.get('train_seconds', 0):.0f} s on {m.get('device', '?')}"
+
+
+def shown(value) -> str:
+    """A config value as a spec file writes it: true/false, "" for an empty string, a list as a, b."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value == "":
+        return '""'
+    if isinstance(value, (tuple, list)):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def key_help(config: type, table: str, key: str, text: str) -> str:
+    """``text`` plus "[table] key, default X (--offline: Y)", read from the config dataclass.
+
+    The default (and the ``--offline`` preset's value, when the preset sets the key) comes from
+    the schema (``reasoning_kit.train_config`` / ``grpo_config``), so help cannot drift from it.
+    A spec's own [table] values override these defaults.
+    """
+    import dataclasses
+
+    fields = {f.name: f for f in dataclasses.fields(config)}
+    help_text = f"{text} [{table}] {key}, default {shown(fields[key].default)}"
+    preset = fields["offline"].default.as_dict() if "offline" in fields else {}
+    if key in preset and preset[key] != fields[key].default:
+        help_text += f" (--offline: {shown(preset[key])})"
+    return help_text + "."
+
+
+def offline_help(config: type, table: str, what: str) -> str:
+    """``--offline``'s help: what the preset is for, then every key it sets with its value."""
+    import dataclasses
+
+    preset = next(f for f in dataclasses.fields(config) if f.name == "offline").default
+    keys = ", ".join(f"{k}={shown(v)}" for k, v in preset.values)
+    return f"Apply the [{table}.offline] preset: {what} It sets {keys} (a spec's [{table}.offline] table may change them)."

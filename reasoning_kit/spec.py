@@ -109,7 +109,7 @@ class FormatSpec:
     rewards: RewardConfig
     train: TrainConfig
     grpo: GRPOTrainConfig = GRPOTrainConfig()
-    source: str = "<string>"
+    source: str = "<string>"  # a shipped spec's name, else the path given (``spec_source``)
     text: str = ""
 
     @cached_property
@@ -244,7 +244,20 @@ def load_spec(spec: str | Path = "working_out") -> FormatSpec:
         text = path.read_text(encoding="utf-8-sig")  # a UTF-8 byte-order mark is not part of the TOML
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(str(path), [Problem("<file>", f"cannot read: {exc}")]) from None
-    return parse_spec(text, source=str(path))
+    return parse_spec(text, source=spec_source(path))
+
+
+def spec_source(path: Path) -> str:
+    """How reports name where a spec came from: what ``--spec`` takes to load it again.
+
+    A shipped spec is its name (``working_out``) however it was given (the name, the repository's
+    ``spec/working_out.toml``, or the packaged copy's path), so train, grpo and eval reports agree;
+    any other file is the path as given.
+    """
+    shipped = SPEC_DIR / f"{path.stem}.toml"
+    if shipped.is_file() and path.resolve() == shipped.resolve():
+        return path.stem
+    return str(path)
 
 
 def spec_keys() -> list[tuple[str, object, str]]:

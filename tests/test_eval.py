@@ -123,6 +123,11 @@ def read_rows(out: Path) -> list[dict]:
 
 
 class TestEvaluate:
+    def test_outputs_are_in_dataset_order(self, tiny, evaluated):
+        lengths = [len(render_prompt(SPEC, tiny[1], q)) for q, _ in questions()]
+        assert lengths != sorted(lengths, reverse=True)  # batches (longest prompt first) run in another order
+        assert [r["id"] for r in read_rows(evaluated)] == [str(i) for i in range(N_QUESTIONS)]
+
     def test_writes_every_file(self, evaluated):
         for name in ("outputs.jsonl", "report.json", "report.md", "run.json"):
             assert (evaluated / name).stat().st_size > 0, name
@@ -229,6 +234,21 @@ class TestResume:
         assert sorted(r["id"] for r in rows) == sorted(r["id"] for r in full)
         by_id = {r["id"]: r["completion"] for r in full}
         assert all(r["completion"] == by_id[r["id"]] for r in rows[3:])  # greedy: same as the first run
+
+    def test_rows_end_in_dataset_order(self, tiny, dataset, evaluated, tmp_path):
+        """Rows kept out of order (as batches write them: longest prompt first) are put in dataset order."""
+        full = {r["id"]: r for r in read_rows(evaluated)}
+        out = tmp_path / "resumed"
+        out.mkdir()
+        (out / "reasoning-kit-run.json").write_text('{"command": "eval"}')
+        kept = [dict(full["7"], completion="kept as written"), full["0"], full["3"]]
+        (out / "outputs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+        run_eval(tiny, dataset, out)
+        rows = read_rows(out)
+        assert [r["id"] for r in rows] == [str(i) for i in range(N_QUESTIONS)]
+        assert [r["completion"] for r in rows] == [
+            "kept as written" if i == "7" else full[i]["completion"] for i in map(str, range(N_QUESTIONS))
+        ]
 
     def test_complete_run_only_rebuilds_the_report(self, tiny, dataset, evaluated):
         before = (evaluated / "outputs.jsonl").read_bytes()

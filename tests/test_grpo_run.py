@@ -27,6 +27,7 @@ from harness.train.run import train
 from reasoning_kit import rewards
 from reasoning_kit.grpo_config import GRPOTrainConfig
 from reasoning_kit.spec import load_spec
+from reasoning_kit.template import prompt_messages, render
 from reasoning_kit.validator import CODES, validate
 from tests.tiny import corpus, make_model, make_tokenizer
 
@@ -134,12 +135,21 @@ class TestRun:
         assert m["reward_summary"]["first"]["reward"] == pytest.approx(m["curves"][0]["reward"], abs=1e-4)
         assert m["backend"] == "hf" and m["device"].startswith("cpu") and m["versions"]["trl"]
 
-    def test_prompts_are_the_spec_prompts(self, run):
+    def test_prompts_are_what_the_model_saw(self, run, workdir):
+        """Each prompt is the spec's rendered prompt with its special tokens (TRL logs it without them)."""
+        from transformers import AutoTokenizer
+
+        from harness.models import eos_text
+
+        tok = AutoTokenizer.from_pretrained(workdir / "model")
+        eos = eos_text(SPEC, tok)
+        assert eos in tok.all_special_tokens  # the template's EOS after the system prompt is a special token
         rows = samples(run)
         assert len(rows) == 2 * 2 * SPEC.grpo.num_generations  # 2 steps x 2 prompts x 4 completions
         for row in rows:
-            assert row["prompt"].startswith(SPEC.system_prompt)
-            assert row["prompt"].endswith(SPEC.generation_prompt)
+            question = next(q for q in GOLD if q in row["prompt"])
+            seen = render(SPEC, prompt_messages(SPEC, question), add_generation_prompt=True, eos_token=eos)
+            assert (row["prompt"], "prompt_decoded" in row) == (seen, False)
 
     def test_rewards_scored_the_logged_completions(self, run):
         """Each completion's recorded rewards equal the spec's reward functions called on it directly."""

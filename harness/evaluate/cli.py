@@ -12,9 +12,28 @@ import click
 from harness.cliutil import UserError, spec_option
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class RunOption(click.Option):
+    """An option required to run an evaluation, but not for ``eval compare``: help marks it [required].
+
+    Click cannot require a group's option only when no subcommand follows, so the command
+    checks it (``Missing option '--model'.``) and this class only shows it.
+    """
+
+    def get_help_extra(self, ctx: click.Context):
+        return {**super().get_help_extra(ctx), "required": "required"}
+
+
+class EvalGroup(click.Group):
+    """``eval`` runs an evaluation; ``eval compare`` is its one subcommand. Usage shows both."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[OPTIONS] --model M --out DIR")
+        formatter.write_usage(ctx.command_path, "compare RUNS... [--chart FILE]", prefix="   or: ")
+
+
+@click.group(cls=EvalGroup, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @spec_option()
-@click.option("--model", "model", default=None, help="Hub id, local model directory, .gguf file or alias (smollm2-135m-instruct).")
+@click.option("--model", "model", cls=RunOption, default=None, metavar="M", help="Hub id, local model directory, .gguf file or alias (smollm2-135m-instruct).")
 @click.option("--adapter", default=None, help="LoRA adapter directory to apply on top of --model.")
 @click.option("--dataset", default="gsm8k-test", show_default=True, help="Questions: gsm8k-test, or a dataset the data loader accepts.")
 @click.option("--limit", type=int, default=None, help="Evaluate only the first N questions.")
@@ -31,7 +50,7 @@ from harness.cliutil import UserError, spec_option
 @click.option("--constrained", is_flag=True,
               help="Decode through the spec's grammar (llguidance; extra 'constrained'): every output is valid.")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Output directory (resumes if it holds outputs.jsonl).")
+@click.option("--out", "out_dir", cls=RunOption, default=None, metavar="DIR", type=click.Path(file_okay=False), help="Output directory (resumes if it holds outputs.jsonl).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def eval_group(ctx: click.Context, spec, model, adapter, dataset, limit, batch_size, max_new_tokens, backend,

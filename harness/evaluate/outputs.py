@@ -1,7 +1,8 @@
 """The resumable ``outputs.jsonl`` of an evaluation run, and its ``run.json`` settings.
 
 Rows are appended one JSON line at a time and flushed, so an interrupted run keeps every
-finished row; a torn last line (the process died mid-write) is cut off on the next start.
+finished row; a torn last line (the process died mid-write) is cut off on the next start. A
+finished run leaves the rows in dataset order (:func:`write_in_order`).
 ``run.json`` records the settings that decide what a row means (model and adapter by their
 files, spec, dataset, prompt style, decoding); resuming into a directory made with other
 settings is an error instead of a silently mixed report. :func:`check_out_dir` applies the
@@ -110,6 +111,23 @@ class OutputsWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def write_in_order(out_dir: Path, done: dict[str, dict], ids: list[str]) -> None:
+    """Rewrite outputs.jsonl with ``done``'s rows in the order of ``ids`` (the dataset's), atomically.
+
+    Rows are appended in batch order while a run goes (longest prompts first); once it is done
+    the file is put in dataset order, other rows (ids beyond this run's ``--limit``) after them
+    as they were. Nothing is written when the file is already in that order; a crash mid-rewrite
+    leaves the old file whole (``harness.outputs.atomic_write``).
+    """
+    wanted = [i for i in ids if i in done]
+    order = wanted + [i for i in done if i not in set(wanted)]
+    if order == list(done):
+        return
+    path = Path(out_dir) / OUTPUTS
+    policy.refuse_symlink(path)
+    policy.atomic_write(path, "".join(jsonl.dumps(done[i]) for i in order))
 
 
 def read_run(out_dir: Path) -> dict:

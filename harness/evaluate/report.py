@@ -111,7 +111,7 @@ def markdown(report: dict) -> str:
         "",
         "## Run",
         "",
-        f"- spec: `{run['spec']['name']}` ({run['spec']['source']}, sha256 {run['spec']['sha256'][:12]})",
+        f"- spec: `{run['spec']['name']}` (--spec {run['spec']['source']}, sha256 {run['spec']['sha256'][:12]})",
         f"- decoding: {json.dumps(run['sampling'])}, max_new_tokens {run['max_new_tokens']}, "
         f"stop after solution end: {run['stop_at_solution_end']}, batch size {run['batch_size']}",
         f"- versions: " + ", ".join(f"{k} {v}" for k, v in run["versions"].items() if v),

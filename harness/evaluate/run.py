@@ -5,9 +5,9 @@ eval run or a new one, ``outputs.check_out_dir``) before anything slow, load the
 ``outputs.jsonl`` (ids already there are skipped; finished rows must come from the same
 settings), load the model only if some prompt is pending, generate in batches (longest
 prompts first, so a batch holds prompts of similar length), write each row as soon as its
-batch is done, then compute the report over the requested questions and write
-report.json, report.md and chart.png. A run whose outputs are complete only rebuilds the
-report. Not handled: several models per call (run it twice and use ``compare``).
+batch is done, put outputs.jsonl in dataset order, then compute the report over the requested
+questions and write report.json, report.md and chart.png. A run whose outputs are complete (and
+in order) only rebuilds the report. Not handled: several models per call (run it twice and use ``compare``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from reasoning_kit.spec import FormatSpec, load_spec
 
 from . import EvalError
 from .generate import Sampling
-from .outputs import OutputsWriter, check_out_dir, check_settings, mark_eval_dir, read_outputs, write_run
+from .outputs import (OutputsWriter, check_out_dir, check_settings, mark_eval_dir, read_outputs, write_in_order,
+                      write_run)
 from .prompts import STYLES, encode_prompts, render_prompt
 from .questions import load_questions
 from .report import summarize, write_report
@@ -194,6 +195,7 @@ def evaluate(spec, model: str, *, adapter: str | None = None, out_dir, settings:
         write_run(out, run)
     else:
         _open_out(out)
+    write_in_order(out, done, ids)
     rows = [done[q["id"]] for q in questions]
     info = run["model_info"]
     report = {

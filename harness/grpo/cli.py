@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import click
 
-from harness.cliutil import UserError, session_summary, spec_option
+from harness.cliutil import UserError, key_help, offline_help, session_summary, spec_option
+from reasoning_kit.grpo_config import GRPOTrainConfig
+
+
+def _key(key: str, text: str) -> str:
+    return key_help(GRPOTrainConfig, "grpo", key, text)
 
 
 @click.command("grpo")
 @spec_option()
-@click.option("--model", help="Base model: hub id, local directory, .gguf or alias (default: the adapter's base). [grpo] model")
-@click.option("--adapter", help="SFT adapter directory to continue (reasoning-kit train's <output>/adapter). [grpo] adapter")
-@click.option("--dataset", help="Prompts with gold answers: hub id, file, or gsm8k. [grpo] dataset")
-@click.option("--limit", type=int, help="Read only the first N dataset rows. [grpo] dataset_limit")
-@click.option("--backend", type=click.Choice(["auto", "unsloth", "hf"]), help="Training backend. [grpo] backend")
-@click.option("--max-steps", type=int, help="GRPO steps. [grpo] max_steps")
-@click.option("--lr", type=float, help="Peak learning rate. [grpo] learning_rate")
-@click.option("--num-generations", type=int, help="Completions per prompt. [grpo] num_generations")
-@click.option("--out", "--output", "output", help="Output directory ({name}: spec name). [grpo] output_dir")
-@click.option("--eval-limit", type=int, help="Evaluate the starting and the trained model on N prompts after GRPO. [grpo] eval_limit")
+@click.option("--model", help=_key("model", "Base model: hub id, local directory, .gguf or alias (\"\": the adapter's base)."))
+@click.option("--adapter", help=_key("adapter", "SFT adapter directory to continue (reasoning-kit train's <output>/adapter)."))
+@click.option("--dataset", help=_key("dataset", "Prompts with gold answers: hub id, file, or gsm8k."))
+@click.option("--limit", type=int, help=_key("dataset_limit", "Read only the first N dataset rows."))
+@click.option("--backend", type=click.Choice(["auto", "unsloth", "hf"]), help=_key("backend", "Training backend."))
+@click.option("--max-steps", type=int, help=_key("max_steps", "GRPO steps."))
+@click.option("--lr", type=float, help=_key("learning_rate", "Peak learning rate."))
+@click.option("--num-generations", type=int, help=_key("num_generations", "Completions per prompt."))
+@click.option("--out", "--output", "output", help=_key("output_dir", "Output directory ({name}: spec name)."))
+@click.option("--eval-limit", type=int, help=_key("eval_limit", "Evaluate the starting and the trained model on N prompts after GRPO."))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any [grpo] key (TOML value), repeatable.")
-@click.option("--offline", is_flag=True, help="Apply the [grpo.offline] preset: GRPO on the generated arithmetic task from the "
-              "`train --offline` adapter (trained first when missing), then before/after on arithmetic-test.")
+@click.option("--offline", is_flag=True, help=offline_help(
+    GRPOTrainConfig, "grpo", "GRPO on the generated arithmetic task from the `train --offline` adapter (trained first "
+    "when missing), then before/after on arithmetic-test."))
 @click.option("--overwrite", is_flag=True, help="Replace a previous run in the output directory.")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in the output directory.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
@@ -35,7 +41,8 @@ def grpo_cmd(spec, model, adapter, dataset, limit, backend, max_steps, lr, num_g
     """GRPO with the spec's reward functions, on an SFT adapter or a base model.
 
     Defaults come from the spec's [grpo] table (the seed notebook's GRPO stage: 4 generations,
-    lr 5e-6, 100 steps, DAPO-Math-17k prompts). Writes the adapter, metrics.json with the reward
+    lr 5e-6, 100 steps, DAPO-Math-17k prompts); the defaults shown below are the schema's, which
+    a spec's [grpo] table may change. Writes the adapter, metrics.json with the reward
     and error-code curves, curves.png and samples.jsonl. With --offline: the offline model learns
     the arithmetic task (no hub access; a GPU run of a few minutes, docs/grpo.md).
     """

@@ -13,7 +13,12 @@ import sys
 
 import click
 
-from harness.cliutil import INTERRUPTED, UserError, exit_interrupted, session_summary, spec_option
+from harness.cliutil import INTERRUPTED, UserError, exit_interrupted, key_help, offline_help, session_summary, spec_option
+from reasoning_kit.train_config import TrainConfig
+
+
+def _key(key: str, text: str) -> str:
+    return key_help(TrainConfig, "train", key, text)
 
 
 def _user_errors():
@@ -70,19 +75,20 @@ def run_to_end(job):
 
 @click.command("train")
 @spec_option()
-@click.option("--model", help="Hub id, local model directory, .gguf file or alias (smollm2-135m-instruct). [train] model")
-@click.option("--dataset", help="Hub id, .parquet/.jsonl/.csv file, or gsm8k. [train] dataset")
-@click.option("--limit", type=int, help="Read only the first N dataset rows. [train] dataset_limit")
-@click.option("--backend", type=click.Choice(["auto", "unsloth", "hf"]), help="Training backend. [train] backend")
-@click.option("--max-steps", type=int, help="Stop after N optimizer steps (-1: epochs). [train] max_steps")
-@click.option("--epochs", type=float, help="Epochs over the data. [train] num_train_epochs")
-@click.option("--lr", type=float, help="Peak learning rate. [train] learning_rate")
-@click.option("--batch-size", type=int, help="Examples per device per step. [train] per_device_train_batch_size")
-@click.option("--output", help="Output directory ({name}: spec name). [train] output_dir")
-@click.option("--eval-limit", type=int, help="Evaluate base vs tuned on N prompts after training (0: skip). [train] eval_limit")
-@click.option("--merge", is_flag=True, default=None, help="Also write a merged 16-bit model to <output>/merged. [train] merge")
+@click.option("--model", help=_key("model", "Hub id, local model directory, .gguf file or alias (smollm2-135m-instruct)."))
+@click.option("--dataset", help=_key("dataset", "Hub id, .parquet/.jsonl/.csv file, or gsm8k."))
+@click.option("--limit", type=int, help=_key("dataset_limit", "Read only the first N dataset rows."))
+@click.option("--backend", type=click.Choice(["auto", "unsloth", "hf"]), help=_key("backend", "Training backend."))
+@click.option("--max-steps", type=int, help=_key("max_steps", "Stop after N optimizer steps (-1: epochs)."))
+@click.option("--epochs", type=float, help=_key("num_train_epochs", "Epochs over the data."))
+@click.option("--lr", type=float, help=_key("learning_rate", "Peak learning rate."))
+@click.option("--batch-size", type=int, help=_key("per_device_train_batch_size", "Examples per device per step."))
+@click.option("--output", help=_key("output_dir", "Output directory ({name}: spec name)."))
+@click.option("--eval-limit", type=int, help=_key("eval_limit", "Evaluate base vs tuned on N prompts after training (0: skip)."))
+@click.option("--merge", is_flag=True, default=None, help=_key("merge", "Also write a merged 16-bit model to <output>/merged."))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any [train] key (TOML value), repeatable.")
-@click.option("--offline", is_flag=True, help="Apply the [train.offline] preset: SmolLM2-135M on GSM8K on CPU, no hub access.")
+@click.option("--offline", is_flag=True, help=offline_help(
+    TrainConfig, "train", "SmolLM2-135M on GSM8K on CPU, no hub access, then a before/after evaluation."))
 @click.option("--overwrite", is_flag=True, help="Replace a previous run in the output directory.")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in the output directory.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
@@ -90,7 +96,8 @@ def train_cmd(spec, model, dataset, limit, backend, max_steps, epochs, lr, batch
               offline, overwrite, resume, no_progress):
     """Fine-tune a model (LoRA SFT) to answer in the spec's format.
 
-    Defaults come from the spec's [train] table (the seed recipe: Unsloth, Qwen3-4B-Base).
+    Defaults come from the spec's [train] table (the seed recipe: Unsloth, Qwen3-4B-Base); the
+    defaults shown below are the schema's, which a spec's [train] table may change.
     With --offline: SmolLM2-135M-Instruct on a GSM8K-train subset on CPU, then a before/after
     evaluation on GSM8K-test prompts.
     """
