@@ -22,6 +22,8 @@ Not handled: tool calls, several assistant turns (the last assistant message is 
 
 from __future__ import annotations
 
+from .answers import _content_text as _text  # one reader of message content parts
+
 from .response_template import CONTENT, THINKING, generation_tail
 from .spec import FormatSpec
 
@@ -64,16 +66,6 @@ def _last_message(completion: object) -> dict | None:
         messages = [m for m in completion if isinstance(m, dict)]
         assistant = [m for m in messages if m.get("role") == "assistant"] or messages
         return assistant[-1] if assistant else None
-    return None
-
-
-def _text(content: object) -> str | None:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, (list, tuple)):  # content parts: [{"type": "text", "text": "..."}]
-        parts = [p.get("text") for p in content if isinstance(p, dict)]
-        if parts and all(isinstance(p, str) for p in parts):
-            return "".join(parts)
     return None
 
 

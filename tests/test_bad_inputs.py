@@ -53,14 +53,7 @@ USER_FILE = "my-notes.txt"
 # --- the shared model and runs (built once per module) ------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

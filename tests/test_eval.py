@@ -40,15 +40,7 @@ N_QUESTIONS = 12
 MAX_NEW = 40
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def questions(n: int = N_QUESTIONS) -> list[tuple[str, str]]:

@@ -107,14 +107,7 @@ def _run(root, out, lr: float) -> list[float]:
     return [row["reward"] for row in result.metrics["curves"]]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class TestGRPOLearns:

@@ -49,3 +49,18 @@ class TestCommand:
         assert "Before / after GRPO" in result.output
         start = json.loads((run / "eval" / "start" / "report.json").read_text())
         assert start["metrics"]["n"] == 2 and start["run"]["dataset"] == "arithmetic-test"
+
+
+class TestTrainOfflineFooter:
+    def test_the_table_footer_says_what_the_offline_model_learns(self, tmp_path, monkeypatch):
+        from harness.train.cli import OFFLINE_FOOTER
+
+        model = save_tiny(tmp_path / "model", SPEC, corpus(SPEC, 20))
+        (tmp_path / "tiny.toml").write_text(SPEC.text + "\n[train.offline]\nmax_steps = 1\ndataset_limit = 8\n"
+                                            "eval_limit = 1\neval_max_new_tokens = 4\n")
+        monkeypatch.chdir(tmp_path)
+        result = CliRunner().invoke(main, ["train", "--spec", str(tmp_path / "tiny.toml"), "--offline", "--model",
+                                           str(model), "--no-progress"])
+        assert result.exit_code == 0, result.output
+        assert "Before / after (gsm8k-test prompts, greedy):" in result.output
+        assert OFFLINE_FOOTER in result.output and "reasoning-kit grpo --offline" in OFFLINE_FOOTER

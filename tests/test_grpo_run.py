@@ -38,14 +38,7 @@ ROWS = [{"question": f"What is {a} + {b}?", "reasoning": f"We add {a} and {b} to
 GOLD = {r["question"]: r["answer"] for r in ROWS}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

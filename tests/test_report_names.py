@@ -32,14 +32,7 @@ class TestSpecSource:
         assert load_spec(copy).source == str(copy)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_train_metrics_and_eval_report_name_the_spec_alike(tmp_path):

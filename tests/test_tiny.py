@@ -12,14 +12,7 @@ PROMPTS = ["What is 2 + 1?", "What is 3 + 4? Show your work.", "What is 5 + 7?"]
 TARGETS = [f"3.{EOS}", f"We add.<end_working_out><SOLUTION>7</SOLUTION>{EOS}", "twelve twelve twelve twelve"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,13 @@ def _key(key: str, text: str) -> str:
     return key_help(TrainConfig, "train", key, text)
 
 
+OFFLINE_FOOTER = (
+    "Format compliance is what SFT teaches; answer accuracy stays near 0 % here because a 135M model cannot do\n"
+    "GSM8K maths (expected, not a bug). To make it better at a task within its reach, run GRPO on generated\n"
+    "arithmetic with this adapter: `reasoning-kit grpo --offline` (one GPU, minutes; docs/grpo.md).\n"
+)
+
+
 def _user_errors():
     """The exception types that become one-line UserErrors."""
     from harness.data.sources import DataError
@@ -124,8 +131,10 @@ def train_cmd(spec, model, dataset, limit, backend, max_steps, epochs, lr, batch
     click.echo(session_summary("trained", result)
                + f" ({m['trained_tokens_per_s'] or 0:.0f} tokens/s, final loss {m['final_loss']})")
     if table:
-        click.echo("\nBefore / after (GSM8K-test prompts, greedy):\n")
+        click.echo(f"\nBefore / after ({cfg.eval_dataset} prompts, greedy):\n")
         click.echo(table)
+        if offline:
+            click.echo(OFFLINE_FOOTER)
     click.echo(f"adapter: {result.adapter_dir}")
     if result.merged_dir:
         click.echo(f"merged 16-bit model: {result.merged_dir}")
