@@ -5,9 +5,17 @@ llguidance matcher of the spec's portable regex (``reasoning_kit.portable_regex`
 optional end-of-sequence string) and masks every token the grammar does not allow next. The
 EOS token is allowed only where the grammar is complete, and only EOS tokens whose text is one
 of the spec's EOS strings. A budget guard makes "valid" hold even when ``max_new_tokens`` runs
-out: once the tokens left are just enough to close the format, the processor forces the
-shortest closing text the grammar accepts (for a number answer, ``0`` if no digit was written;
-for text, ``?``), then EOS. So a completion is valid by construction whatever the weights.
+out: once the tokens left are no more than the longest closing plan, the processor picks the
+shortest plan the grammar accepts from the row's state and forces ALL its tokens, one per
+step, then EOS. A plan is the tokens of a closing text (for a number answer, ``0`` if no digit
+was written; for text, ``?``) or of any suffix of one (to finish a tag the model half wrote:
+real tokenizers spell ``<SOLUTION>`` as ``<`` ``S`` ``OL`` ``UTION`` ``>``), after whatever
+continuation bytes the grammar allows to finish a character a byte-level token left half
+written (e.g. the first byte of a no-break space in trailing whitespace). The plan is
+committed once chosen: re-planning each step restarts at the plan's first token (``<``
+forever) whenever that token is also text the grammar allows where it stands, which is the
+case for every multi-token tag. So a completion is valid by construction whatever the
+weights, given ``max_new_tokens`` holds the shortest valid output (:func:`check_budget`).
 
 llguidance (PyPI, no dependencies, 3 MB, CPU) was chosen over xgrammar (pulls triton and
 apache-tvm-ffi) and outlines-core (no token-mask helper for transformers); see docs/serving.md.
@@ -120,6 +128,68 @@ def closing_texts(spec) -> list[str]:
     return sorted(set(tails + more), key=len)
 
 
+def closing_plans(spec, tokenizer) -> list[list[int]]:
+    """Token sequences that may close an unfinished completion, fewest tokens first: each closing
+    text and each of its suffixes (finishing a half-written tag), and ``[]`` (already complete).
+    Which of them the grammar accepts is decided per row by the matcher (:func:`shortest_plan`)."""
+    texts = {t[i:] for t in closing_texts(spec) for i in range(len(t) + 1)}
+    plans = {tuple(tokenizer.encode(t, add_special_tokens=False)) for t in texts}
+    return [list(p) for p in sorted(plans, key=lambda p: (len(p), p))]
+
+
+def continuation_tokens(tokenizer) -> list[int]:
+    """Ids of the single-byte tokens 0x80-0xBF (UTF-8 continuation bytes) of a byte-level
+    vocabulary: they finish a character a byte-level token left half written."""
+    table, ids = _byte_chars(), []
+    for b in range(0x80, 0xC0):
+        tid = tokenizer.convert_tokens_to_ids(table[b])
+        if isinstance(tid, int) and tid != tokenizer.unk_token_id:
+            ids.append(tid)
+    return ids
+
+
+def _char_endings(matcher, continuations) -> list[list[int]]:
+    """The one-to-three continuation-byte sequences the matcher accepts next (finishing a half-written
+    character; a character is at most four bytes), fewest first; none when no character is open."""
+    out, layer = [], [[]]
+    for _ in range(3):
+        layer = [p + [c] for p in layer for c in continuations if matcher.validate_tokens(p + [c]) == len(p) + 1]
+        out += layer
+    return out
+
+
+def shortest_plan(matcher, plans, eos: int, limit: int | None = None, continuations=()) -> list[int] | None:
+    """The first plan (fewest tokens) after which the matcher's grammar is complete, using at most
+    ``limit`` tokens, or None; a half-written character is first finished with continuation bytes
+    (any the grammar allows there). The matcher is not changed."""
+    for start in [[]] + (_char_endings(matcher, continuations) if continuations else []):
+        for ids in plans:
+            ids = start + ids
+            if limit is not None and len(ids) > limit:
+                break
+            if matcher.validate_tokens(ids + [eos]) == len(ids) + 1:  # EOS is allowed only where complete
+                return ids
+    return None
+
+
+def check_budget(spec, tokenizer, *, eos_ids, max_new_tokens: int) -> None:
+    """ConstrainedError unless ``max_new_tokens`` holds the spec's shortest valid output."""
+    from llguidance import LLMatcher
+
+    eos = spec_eos_ids(spec, tokenizer, eos_ids)
+    m = LLMatcher(_ll_tokenizer(tokenizer, _vocab_size(tokenizer), tuple(eos)), grammar(spec))
+    plan = shortest_plan(m, closing_plans(spec, tokenizer), eos[0])
+    if plan is None:
+        raise ConstrainedError(f"spec {spec.name!r}: no closing text this tokenizer can write completes the grammar")
+    if len(plan) > max_new_tokens:
+        raise ConstrainedError(f"max_new_tokens={max_new_tokens} is too small for constrained decoding with spec "
+                               f"{spec.name!r}: its shortest valid output is {len(plan)} tokens of this tokenizer")
+
+
+def _vocab_size(tokenizer) -> int:
+    return len(tokenizer)
+
+
 def _processor_class():
     import torch
     from llguidance import LLMatcher
@@ -134,11 +204,15 @@ def _processor_class():
             self.all_eos = frozenset(int(i) for i in eos_ids) | set(self.eos)
             self.max_new_tokens, self.prompt_width = max_new_tokens, prompt_width
             self.grammar = grammar(spec)
-            self.closers = [tokenizer.encode(t, add_special_tokens=False) for t in closing_texts(spec)]
-            self.reserve = max(len(c) for c in self.closers) + 1
+            self.plans = closing_plans(spec, tokenizer)
+            self.continuations = continuation_tokens(tokenizer)
+            # start closing when no more tokens are left than the longest plan (after a half-written character)
+            self.reserve = len(self.plans[-1]) + (3 if self.continuations else 0)
             self.matchers: list | None = None
             self.done: list[bool] = []
+            self.queued: list[list[int] | None] = []  # each row's committed closing plan (tokens still to force)
             self.forced_steps = 0
+            self.unclosed = 0  # rows the guard found no plan for (none expected: see tests)
 
         def _start(self, batch: int, n_vocab: int) -> None:
             lt = _ll_tokenizer(self.tokenizer, n_vocab, self.eos)
@@ -147,14 +221,21 @@ def _processor_class():
             if bad:
                 raise ConstrainedError(f"llguidance rejected the grammar of spec {self.spec.name!r}: {bad}")
             self.done = [False] * batch
+            self.queued = [None] * batch
 
-        def _closing(self, m) -> list[int] | None:
-            """Token ids of the shortest closing text the grammar accepts from here, if any."""
-            for ids in self.closers:
-                trial = m.deep_copy()
-                if trial.try_consume_tokens(ids) == len(ids) and trial.is_accepting():
-                    return ids
-            return None
+        def _forced(self, row: int, left: int) -> list[int] | None:
+            """The one token the budget guard forces on this row now, or None (free, masked)."""
+            plan = self.queued[row]
+            if plan is None:
+                if left > self.reserve:
+                    return None
+                plan = shortest_plan(self.matchers[row], self.plans, self.eos[0], limit=left,
+                                     continuations=self.continuations)
+                if plan is None:
+                    self.unclosed += 1
+                    return None
+                self.queued[row] = plan = list(plan)
+            return [plan.pop(0)] if plan else list(self.eos)
 
         def __call__(self, input_ids, scores):
             batch, width = input_ids.shape
@@ -176,16 +257,9 @@ def _processor_class():
                 if self.done[row]:
                     continue
                 m = self.matchers[row]
-                allowed = None
-                if left <= self.reserve:
-                    if m.is_accepting():
-                        allowed = list(self.eos)
-                    else:
-                        close = self._closing(m)
-                        allowed = [close[0]] if close else None
-                    if allowed is not None:
-                        self.forced_steps += 1
+                allowed = self._forced(row, left)
                 if allowed is not None:
+                    self.forced_steps += 1
                     keep = scores[row, allowed].clone()
                     scores[row] = float("-inf")
                     scores[row, allowed] = keep
@@ -206,4 +280,5 @@ def processor(spec, tokenizer, *, eos_ids, max_new_tokens: int, prompt_width: in
     return _processor_class()(spec, tokenizer, eos_ids=eos_ids, max_new_tokens=max_new_tokens, prompt_width=prompt_width)
 
 
-__all__ = ["ENGINE", "ConstrainedError", "closing_texts", "grammar", "processor", "require_engine", "spec_eos_ids"]
+__all__ = ["ENGINE", "ConstrainedError", "check_budget", "closing_plans", "closing_texts", "continuation_tokens",
+           "grammar", "processor", "require_engine", "shortest_plan", "spec_eos_ids"]

@@ -4,6 +4,7 @@ the portable regex in the real llguidance engine, and constrained decoding on a 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import pytest
 from hypothesis import assume, example, given, settings
@@ -175,24 +176,123 @@ class TestPortableRegex:
             portable_pattern(odd)
 
 
-class TestConstrainedDecoding:
-    @pytest.mark.parametrize("spec", SHIPPED, ids=lambda s: s.name)
-    @pytest.mark.parametrize("budget,temperature", [(9, 0.0), (40, 1.0)])
-    def test_every_output_validates(self, spec, budget, temperature):
-        pytest.importorskip("llguidance")
-        from harness.evaluate.generate import HFBackend, Sampling
-        from harness.evaluate.prompts import encode_prompts, render_prompt
-        from tests.tiny import corpus, make_model, make_tokenizer
+def constrained_tokenizer(spec, kind: str):
+    """'tags': each tag one added token (the easy case); 'bpe': tags spelt in several BPE tokens
+    and a ChatML '<|im_end|>' EOS, as the real SmolLM2 tokenizer has them."""
+    from tests.tiny import corpus, make_tokenizer
 
-        tok = make_tokenizer(spec, corpus(spec))
-        model = make_model(tok, seed=3)
-        ids = encode_prompts(tok, [render_prompt(spec, tok, f"What is {i} + 1?") for i in range(4)])
-        for stop in (spec.tags.solution_end, None):
-            backend = HFBackend(model, tok, max_new_tokens=budget, sampling=Sampling(temperature=temperature, seed=1),
-                                stop=stop, constrained=spec)
-            gens, _ = backend.generate(ids)
-            for g in gens:
-                assert validate(spec, g.text, transcript=False).valid, g.text
+    if kind == "tags":
+        return make_tokenizer(spec, corpus(spec))
+    tok = make_tokenizer(spec, corpus(spec), eos="<|im_end|>", tag_tokens=False)
+    assert all(len(tok.encode(t, add_special_tokens=False)) > 1 for t in spec.tag_list)
+    assert tok.encode("<|im_end|>", add_special_tokens=False) == [tok.eos_token_id]
+    return tok
+
+
+def shortest_output(spec, tok) -> int:
+    """Tokens of the spec's shortest valid output with this tokenizer (what the budget must hold)."""
+    from llguidance import LLMatcher
+
+    from harness.constrained import _ll_tokenizer, closing_plans, grammar, shortest_plan
+
+    m = LLMatcher(_ll_tokenizer(tok, len(tok), (tok.eos_token_id,)), grammar(spec))
+    return len(shortest_plan(m, closing_plans(spec, tok), tok.eos_token_id))
+
+
+def constrained_generate(spec, model, tok, questions, *, budget, temperature=0.0, stop=None):
+    from harness.evaluate.generate import HFBackend, Sampling
+    from harness.evaluate.prompts import encode_prompts, render_prompt
+
+    ids = encode_prompts(tok, [render_prompt(spec, tok, q) for q in questions])
+    backend = HFBackend(model, tok, max_new_tokens=budget, sampling=Sampling(temperature=temperature, seed=1),
+                        stop=stop, constrained=spec)
+    return backend.generate(ids)[0]
+
+
+class TestConstrainedDecoding:
+    """Valid by construction whatever the weights: random tiny models, multi-token tags."""
+
+    @pytest.mark.parametrize("kind", ["tags", "bpe"])
+    @pytest.mark.parametrize("spec", SHIPPED, ids=lambda s: s.name)
+    @pytest.mark.parametrize("extra,temperature", [(0, 0.0), (3, 1.0), (40, 1.0)])
+    @pytest.mark.parametrize("stop", [True, False], ids=["stop", "no_stop"])
+    def test_every_output_validates_within_the_budget(self, spec, kind, extra, temperature, stop):
+        pytest.importorskip("llguidance")
+        from tests.tiny import make_model
+
+        tok = constrained_tokenizer(spec, kind)
+        budget = shortest_output(spec, tok) + extra  # extra 0: the guard closes from the first token
+        gens = constrained_generate(spec, make_model(tok, seed=3), tok, [f"What is {i} + 1?" for i in range(4)],
+                                    budget=budget, temperature=temperature, stop=spec.tags.solution_end if stop else None)
+        for g in gens:
+            assert validate(spec, g.text, transcript=False).valid, g.text
+            assert g.n_tokens <= budget
+
+    @pytest.mark.parametrize("kind", ["tags", "bpe"])
+    def test_a_budget_below_the_shortest_output_is_one_line(self, kind):
+        pytest.importorskip("llguidance")
+        from harness.constrained import ConstrainedError
+        from tests.tiny import make_model
+
+        spec = SHIPPED[0]
+        tok = constrained_tokenizer(spec, kind)
+        need = shortest_output(spec, tok)
+        with pytest.raises(ConstrainedError, match=rf"^max_new_tokens={need - 1} is too small .* {need} tokens"):
+            constrained_generate(spec, make_model(tok), tok, ["What is 1 + 1?"], budget=need - 1)
+
+    @given(st.sampled_from(SHIPPED).flatmap(valid_completions), st.integers(0, 2**32 - 1))
+    @settings(max_examples=40)
+    def test_every_prefix_the_grammar_allows_has_a_closing_plan(self, case, seed):
+        """Wherever free decoding can be when the guard starts (any token prefix of a valid text,
+        including a half-written tag or character), some plan closes it: the guard never gives up."""
+        llg = pytest.importorskip("llguidance")
+        import random
+
+        from harness.constrained import _ll_tokenizer, closing_plans, continuation_tokens, grammar, shortest_plan
+
+        spec, text, _, _ = case
+        tok = _bpe_tokenizers()[spec.name]
+        eos = tok.eos_token_id
+        text = next((text[:i] for i in range(len(text)) if text[i:].startswith(spec.eos)), text)  # EOS is a token
+        ids = tok.encode(strip_start(spec, text), add_special_tokens=False)
+        rng = random.Random(seed)
+        if ids and rng.random() < 0.5:  # split a token into its bytes: half-written characters, odd spellings
+            i = rng.randrange(len(ids))
+            ids[i:i + 1] = [tok.convert_tokens_to_ids(c) for c in tok.convert_ids_to_tokens(ids[i])]
+        plans, bytes_ = closing_plans(spec, tok), continuation_tokens(tok)
+        m = llg.LLMatcher(_ll_tokenizer(tok, len(tok), (eos,)), grammar(spec))
+        for k, token in enumerate(ids):
+            plan = shortest_plan(m, plans, eos, continuations=bytes_)
+            assert plan is not None, tok.decode(ids[:k])
+            assert m.consume_token(token), tok.decode(ids[:k + 1])
+        assert shortest_plan(m, plans, eos) == []
+
+
+@lru_cache(maxsize=1)
+def _bpe_tokenizers() -> dict:
+    return {spec.name: constrained_tokenizer(spec, "bpe") for spec in SHIPPED}
+
+
+@pytest.mark.slow
+def test_constrained_outputs_of_the_offline_model_validate():
+    """The real SmolLM2-135M-Instruct (multi-token tags, '<|im_end|>' EOS) when it is in the cache:
+    greedy constrained outputs on GSM8K questions validate and end within the budget."""
+    pytest.importorskip("llguidance")
+    from harness import models
+
+    where = models.cache_dir() / "models" / "smollm2-135m-instruct"
+    if not (where / "config.json").is_file():
+        pytest.skip(f"offline model not cached at {where}")
+    from harness.evaluate.loading import load_for_eval
+
+    spec = SHIPPED[0]
+    model, tok, _ = load_for_eval(str(where), device="cpu")
+    questions = ["Janet has 16 eggs and eats 3. How many are left?", "A robe takes 2 bolts of blue fiber and half "
+                 "that much white fiber. How many bolts in total does it take?"]
+    for budget in (shortest_output(spec, tok), 40):
+        for g in constrained_generate(spec, model, tok, questions, budget=budget):
+            assert validate(spec, g.text, transcript=False).valid, g.text
+            assert g.n_tokens <= budget
 
 
 class TestGRPOTrainerParsedCompletions:

@@ -2,7 +2,9 @@
 
 ``make_tokenizer`` trains a small byte-level BPE on the given texts with the spec's tags
 added as whole (non-special) tokens, an EOS special token and a distinct pad token, and
-sets the spec's chat template. ``make_model`` builds a randomly initialised causal LM of
+sets the spec's chat template; ``tag_tokens=False`` leaves the tags as the BPE spells them
+(several tokens each, as real tokenizers such as SmolLM2's do) and ``eos="<|im_end|>"``
+gives a ChatML EOS. ``make_model`` builds a randomly initialised causal LM of
 a real architecture (Llama or Qwen3) sized for that tokenizer. ``save_tiny`` writes both
 to a directory that ``from_pretrained`` loads like any local model. ``train_to_outputs``
 trains a model until its greedy continuation of given prompts is given completions, with a
@@ -23,8 +25,9 @@ EOS = "<|endoftext|>"
 PAD = "<|pad|>"
 
 
-def make_tokenizer(spec: FormatSpec, texts: list[str], *, vocab_size: int = 400, eos: str = EOS):
-    """A PreTrainedTokenizerFast trained on ``texts``; tags are single tokens, eos != pad."""
+def make_tokenizer(spec: FormatSpec, texts: list[str], *, vocab_size: int = 400, eos: str = EOS, tag_tokens: bool = True):
+    """A PreTrainedTokenizerFast trained on ``texts``; eos != pad; tags are single tokens
+    unless ``tag_tokens`` is False (then the byte-level pre-tokenizer splits each into several)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -39,7 +42,8 @@ def make_tokenizer(spec: FormatSpec, texts: list[str], *, vocab_size: int = 400,
     )
     tok.train_from_iterator(texts, trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=eos, pad_token=PAD, bos_token=None)
-    fast.add_tokens([t for t in spec.tag_list if t not in fast.get_vocab()])
+    if tag_tokens:
+        fast.add_tokens([t for t in spec.tag_list if t not in fast.get_vocab()])
     fast.chat_template = chat_template(spec)
     return fast
 

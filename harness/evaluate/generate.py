@@ -142,6 +142,11 @@ class HFBackend:
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else self.eos_ids[0]
         self._batches = 0
+        if constrained is not None:
+            from harness.constrained import check_budget, require_engine
+
+            require_engine()
+            check_budget(constrained, tokenizer, eos_ids=self.eos_ids, max_new_tokens=max_new_tokens)
 
     def generation_config(self):
         """A fresh config: plain decoding, no repetition penalty or top-k from the model's defaults."""

@@ -123,9 +123,15 @@ def check_device(device: str) -> None:
 
 def _make_backend(backend: str, model: str, adapter, tok, hf_model, *, max_new_tokens, sampling, stop, constrained=None):
     if backend == "hf":
+        from harness.constrained import ConstrainedError
+
         from .generate import HFBackend
 
-        return HFBackend(hf_model, tok, max_new_tokens=max_new_tokens, sampling=sampling, stop=stop, constrained=constrained)
+        try:
+            return HFBackend(hf_model, tok, max_new_tokens=max_new_tokens, sampling=sampling, stop=stop,
+                             constrained=constrained)
+        except ConstrainedError as exc:
+            raise EvalError(str(exc)) from None
     from .loading import generation_eos_ids
     from .vllm_backend import VLLMBackend
 
