@@ -176,6 +176,12 @@ def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, prog
         raise error(f"invalid {recipe.command} option: " + "; ".join(problems))
     log(f"backend: {name} ({why})")
     backend = backends.get(name)  # unsloth is imported here, before transformers
+    import datasets
+    import transformers
+
+    # --no-progress: no bars from transformers' weight loading or datasets' map either (and back on for a run with them)
+    (datasets.enable_progress_bars if progress else datasets.disable_progress_bars)()
+    (transformers.utils.logging.enable_progress_bar if progress else transformers.utils.logging.disable_progress_bar)()
     if not main:
         ranks.quiet()
     try:

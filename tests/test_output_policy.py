@@ -22,7 +22,9 @@ from harness.cli import main
 from harness.train.run import train
 from reasoning_kit.schema import SpecError
 from reasoning_kit.spec import load_spec, parse_spec
-from tests.test_train_run import SPEC, SigintAt, one_thread, tiny_config, workdir  # noqa: F401 (fixtures)
+from tests.test_train_run import SPEC, SigintAt, tiny_config, workdir  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 from tests.tiny import corpus, make_model, make_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -53,6 +53,16 @@ FIGURES = [
     ("h100/gpu_train_throughput_hf2.json", "results.rows.0.trained_tokens_per_s", num(0)),
     ("quality_h100-unsloth-default.json", "results.runs.tuned.format_compliance", pct),
     ("bench_generation_cpu.json", "results.speedup", lambda v: f"{v:.2f}x"),
+    ("h200/constrained_cuda.json", "results.free.format_compliance", pct),
+    ("h200/constrained_cuda.json", "results.constrained.format_compliance", pct),
+    ("h200/constrained_cuda.json", "results.free.ms_per_step", lambda v: f"{v:.0f} -> "),
+    ("h200/constrained_cuda.json", "results.constrained.ms_per_step", lambda v: f"-> {v:.0f} ms per decoding step"),
+    ("constrained_cpu.json", "results.free.ms_per_step", lambda v: f"{v:,.0f} -> "),
+    ("constrained_cpu.json", "results.constrained.ms_per_step", lambda v: f"-> {v:,.0f} ms per step"),
+    ("h200/launch_overhead.json", "results.summary.hf.plain_tokens_per_s", lambda v: f"hf {v:,.0f} plain"),
+    ("h200/launch_overhead.json", "results.summary.hf.launched_tokens_per_s", lambda v: f"{v:,.0f} launched"),
+    ("h200/launch_overhead.json", "results.summary.unsloth.plain_tokens_per_s", lambda v: f"unsloth {v:,.0f}"),
+    ("h200/launch_overhead.json", "results.summary.unsloth.launched_tokens_per_s", lambda v: f"/ {v:,.0f} (launched"),
 ]
 
 

@@ -66,6 +66,12 @@ def grpo_cmd(spec, model, adapter, dataset, limit, backend, max_steps, lr, num_g
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+        from harness.train.backends import cuda_available
+
+        if not cuda_available():
+            click.echo("note: no CUDA GPU: --offline is sized for one GPU (minutes there); on a CPU each GRPO step "
+                       "takes a minute or more" + (" and the SFT adapter is trained first (about 15 minutes)" if sft else ""),
+                       err=True)
     from harness.train.cli import run_to_end
 
     from .mainjob import run_grpo_job

@@ -90,7 +90,7 @@ def run_to_end(job):
 @click.option("--epochs", type=float, help=_key("num_train_epochs", "Epochs over the data."))
 @click.option("--lr", type=float, help=_key("learning_rate", "Peak learning rate."))
 @click.option("--batch-size", type=int, help=_key("per_device_train_batch_size", "Examples per device per step."))
-@click.option("--output", help=_key("output_dir", "Output directory ({name}: spec name)."))
+@click.option("--output", "--out", "output", help=_key("output_dir", "Output directory ({name}: spec name)."))
 @click.option("--eval-limit", type=int, help=_key("eval_limit", "Evaluate base vs tuned on N prompts after training (0: skip)."))
 @click.option("--merge", is_flag=True, default=None, help=_key("merge", "Also write a merged 16-bit model to <output>/merged."))
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override any [train] key (TOML value), repeatable.")
