@@ -323,6 +323,31 @@ def _mark(path: Path, command: str, extra: list[str]) -> None:
     write_json(path / RUN_MARK, {"command": command, "started": mark.get("started") or now(), "entries": entries})
 
 
+def remove_stale_runs(out: Path) -> list[Path]:
+    """Remove ``.NAME.new-PID-*`` run directories beside ``out`` whose process is gone (a run killed by SIGTERM/SIGKILL).
+
+    Only directories holding this project's run mark are removed; returns them.
+    """
+    removed = []
+    for path in out.parent.glob(f".{out.name}.new-*-*"):
+        pid = path.name[len(f".{out.name}.new-"):].split("-", 1)[0]
+        if not pid.isdigit() or path.is_symlink() or not (path / RUN_MARK).is_file() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def open_run(plan: RunPlan) -> RunDir:
     """Create the directory the run writes into: ``plan.out`` for resume, else a sibling temporary one."""
     out = plan.out
@@ -330,7 +355,8 @@ def open_run(plan: RunPlan) -> RunDir:
         if plan.mode == "resume":
             return RunDir(plan, out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+        remove_stale_runs(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-{os.getpid()}-", dir=out.parent))
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700
     except OSError as exc:
         raise OutputError(f"cannot create the output directory {out}: {exc.strerror}") from None

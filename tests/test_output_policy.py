@@ -360,3 +360,18 @@ class TestFileModes:
         result = cli("data", "prepare", "--dataset", "arithmetic", "--limit", "3", "--out", out)
         assert result.exit_code == 0, result.output
         assert oct(out.stat().st_mode & 0o777) == "0o640"
+
+
+class TestStaleRunDirectories:
+    def test_a_killed_runs_temporary_directory_is_removed_by_the_next_run(self, tmp_path):
+        out = tmp_path / "run"
+        dead = tmp_path / ".run.new-999999999-abc"  # no such process
+        dead.mkdir()
+        (dead / outputs.RUN_MARK).write_text("{}")
+        alive = tmp_path / f".run.new-{os.getpid()}-abc"  # this process: still running
+        alive.mkdir()
+        (alive / outputs.RUN_MARK).write_text("{}")
+        foreign = tmp_path / ".run.new-999999999-xyz"  # not ours: no run mark
+        foreign.mkdir()
+        assert outputs.remove_stale_runs(out) == [dead]
+        assert not dead.exists() and alive.is_dir() and foreign.is_dir()

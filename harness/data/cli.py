@@ -61,7 +61,8 @@ def write_jsonl_atomic(path: Path, rows) -> int:
 @click.option(
     "--dataset",
     required=True,
-    help="Hub id, local dataset dir, .parquet/.jsonl/.csv path, or 'gsm8k' (vendored GSM8K train split).",
+    help="Hub id, local dataset dir, .parquet/.jsonl/.csv path, 'gsm8k' (vendored GSM8K train split) or "
+    "'arithmetic[:LEVEL]' (generated problems, docs/data.md).",
 )
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Output JSONL file.")
 @click.option(
