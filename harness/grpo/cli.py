@@ -70,7 +70,7 @@ def grpo_cmd(spec, model, adapter, dataset, limit, backend, max_steps, lr, num_g
 
         if not cuda_available():
             click.echo("note: no CUDA GPU: --offline is sized for one GPU (minutes there); on a CPU each GRPO step "
-                       "takes a minute or more" + (" and the SFT adapter is trained first (about 15 minutes)" if sft else ""),
+                       "takes a minute or more" + (" and the SFT adapter is trained first (about 6 minutes)" if sft else ""),
                        err=True)
     from harness.train.cli import run_to_end
 
