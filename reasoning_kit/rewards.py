@@ -389,7 +389,7 @@ def check_tokenizer(spec: FormatSpec, tokenizer) -> list[str]:
         problems.append(
             f"end-of-sequence {names} is stripped when TRL decodes completions (special token): "
             "rewards see completions without it, so truncation is detected from TRL's completion_ids "
-            "and the tokenizer's EOS ids (pass tokenizer= to build)"
+            "and the tokenizer's EOS ids (handled; nothing to do)"
         )
     return problems
 

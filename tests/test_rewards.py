@@ -361,7 +361,7 @@ class TestCheckTokenizer:
         assert rewards.check_tokenizer(SPEC, tok) == [
             "end-of-sequence '<|endoftext|>' is stripped when TRL decodes completions (special token): rewards see "
             "completions without it, so truncation is detected from TRL's completion_ids and the tokenizer's EOS ids "
-            "(pass tokenizer= to build)"
+            "(handled; nothing to do)"
         ]
 
     def test_special_tag(self):
