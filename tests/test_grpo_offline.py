@@ -22,6 +22,17 @@ class TestPreset:
         assert cfg.eval_limit >= 300 and cfg.num_generations >= 8
         assert resolve_config(SPEC.grpo, {}).dataset == SPEC.grpo.dataset  # without --offline: the [grpo] table
 
+    def test_the_missing_sft_adapter_is_trained_with_the_grpo_backend(self, tmp_path):
+        from harness.grpo.cli import offline_sft_config
+
+        cfg = resolve_config(SPEC.grpo, {"adapter": str(tmp_path / "none" / "adapter")}, offline=True)
+        sft = offline_sft_config(SPEC, cfg, "my-model")
+        assert (sft.backend, sft.model, sft.output_dir) == (cfg.backend, "my-model", str(tmp_path / "none"))
+        assert sft.max_steps == SPEC.train.offline["max_steps"]  # the train --offline preset
+        (tmp_path / "none" / "adapter").mkdir(parents=True)
+        (tmp_path / "none" / "adapter" / "adapter_config.json").write_text("{}")
+        assert offline_sft_config(SPEC, cfg, None) is None  # there: nothing to train
+
     def test_set_reaches_the_preset(self):
         cfg = resolve_config(SPEC.grpo, {"offline.max_steps": 7, "learning_rate": 2e-5}, offline=True)
         assert (cfg.max_steps, cfg.learning_rate) == (7, 2e-5)

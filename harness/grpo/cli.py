@@ -105,7 +105,8 @@ def offline_sft_config(spec, cfg, model: str | None):
     adapter = Path(cfg.adapter)
     if (adapter / "adapter_config.json").is_file():
         return None
-    overrides = {"output_dir": str(adapter.parent)}
+    # The SFT run uses GRPO's backend: in one process, importing Unsloth for SFT would patch TRL under a hf GRPO run.
+    overrides = {"output_dir": str(adapter.parent), "backend": cfg.backend}
     if model:
         overrides["model"] = model
     return train_config(spec.train, overrides, offline=True)
