@@ -10,17 +10,26 @@ same code as ``reasoning-kit train`` (``harness.train.backends``: load, LoRA, TR
 its own process (unsloth patches transformers globally, so rows must not share a process),
 trains ``--warmup`` steps, then times ``--steps`` steps (CUDA-synchronised), and records
 non-padding tokens per second, the median step time and the peak VRAM (allocated and reserved,
-model weights included). Rows:
+model weights included). A row is ``<recipe>-<backend>`` (backend ``unsloth`` or ``hf``); each
+recipe is named after what it runs, on top of the [train] defaults (max_seq_length 2048,
+``gradient_checkpointing = "unsloth"``: Unsloth's offloaded variant, plain checkpointing on hf):
 
-- ``seed-*``: the seed's recipe as written: [train] defaults (batch 1, no packing, max_seq_length 2048);
-- ``packed1-*`` / ``packed8-*`` / ``packed16-*``: the same with ``packing = true`` and 1, 8 or 16
-  packed rows of 2048 tokens per step (padding-free; examples never attend to each other).
+- ``seed-as-written``: the seed's recipe as written: ``packing = false``, batch 1;
+- ``default-packing-b1``: the [train] defaults unchanged (``packing = true``, batch 1 = one packed row);
+- ``packing-b8`` / ``packing-b16``: ``packing = true`` and 8 or 16 packed rows of 2048 tokens per
+  step (padding-free; examples never attend to each other);
+- ``packing-b8-gc-true``: ``packing-b8`` with ``gradient_checkpointing = true`` (plain checkpointing).
 
-One invocation runs every row (about 8 minutes on an H100) and writes
+Results written before the rows were renamed call them ``seed`` (then the [train] defaults,
+which did not pack yet: ``seed-as-written``), ``packed1`` (``default-packing-b1``), ``packed8``,
+``packed16`` and ``packed8gc`` (``packing-b8-gc-true``).
+
+One invocation runs the given rows (default: the first four recipes on both backends, 1-2 minutes
+each on an H100; ``--rows`` and ``--tag`` split them over invocations) and writes
 ``<out>/gpu_train_throughput.json`` (``--out``, else ``$OUT``, else ``benchmarks/results/``):
 
     python benchmarks/gpu_train_throughput.py                  # all rows, needs CUDA (+ unsloth for *-unsloth rows)
-    python benchmarks/gpu_train_throughput.py --rows seed-hf,packed8-hf --tag hf   # -> gpu_train_throughput_hf.json
+    python benchmarks/gpu_train_throughput.py --rows seed-as-written-hf,packing-b8-hf --tag hf   # -> gpu_train_throughput_hf.json
     python benchmarks/gpu_train_throughput.py --tiny           # CPU: tiny model, hf rows only (tests the logic)
 """
 
@@ -49,14 +58,16 @@ TINY = dict(
     hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
     head_dim=16, vocab_size=512, tie_word_embeddings=True, max_position_embeddings=4096,
 )
-RECIPES = {
-    "seed": {},
-    "packed1": {"packing": True, "per_device_train_batch_size": 1},
-    "packed8": {"packing": True, "per_device_train_batch_size": 8},
-    "packed16": {"packing": True, "per_device_train_batch_size": 16},
-    "packed8gc": {"packing": True, "per_device_train_batch_size": 8, "gradient_checkpointing": True},
+RECIPES = {  # [train] keys put over the defaults; each name says what its row runs (tests/test_gpu_bench_rows.py)
+    "seed-as-written": {"packing": False, "per_device_train_batch_size": 1},
+    "default-packing-b1": {},
+    "packing-b8": {"packing": True, "per_device_train_batch_size": 8},
+    "packing-b16": {"packing": True, "per_device_train_batch_size": 16},
+    "packing-b8-gc-true": {"packing": True, "per_device_train_batch_size": 8, "gradient_checkpointing": True},
 }
-ALL_ROWS = ["seed-unsloth", "seed-hf", "packed8-unsloth", "packed8-hf", "packed16-unsloth", "packed1-unsloth"]
+BACKENDS = ("unsloth", "hf")
+ALL_ROWS = [f"{recipe}-{backend}" for recipe in ("seed-as-written", "default-packing-b1", "packing-b8", "packing-b8-gc-true")
+            for backend in BACKENDS]
 SPECIALS = ["<|endoftext|>", "<|im_end|>", "<|pad|>"]  # eos, spare, pad
 MARK = "rk-random-model.json"
 
@@ -210,7 +221,7 @@ def main(argv=None) -> dict:
     cuda = torch.cuda.is_available()
     make_model_dir(args.model_dir, TINY if args.tiny else QWEN3_4B)
     rows = [r.strip() for r in args.rows.split(",") if r.strip()]
-    unknown = [r for r in rows if r.rsplit("-", 1)[0] not in RECIPES or r.rsplit("-", 1)[-1] not in ("unsloth", "hf")]
+    unknown = [r for r in rows if r.rsplit("-", 1)[0] not in RECIPES or r.rsplit("-", 1)[-1] not in BACKENDS]
     if unknown:
         ap.error(f"unknown rows: {', '.join(unknown)}")
     results = []
