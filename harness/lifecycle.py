@@ -220,6 +220,7 @@ def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, prog
         if run_dir:
             run_dir.abandon()
         raise
+    ranks.finish()  # all ranks leave together; the process group is torn down before the interpreter exits
     return result
 
 

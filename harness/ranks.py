@@ -168,3 +168,12 @@ def any_rank(flag: bool) -> bool:
     t = torch.tensor([1 if flag else 0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def finish() -> None:
+    """Wait for every rank, then destroy the process group (gloo's threads otherwise race the interpreter's exit
+    and a rank can abort with "terminate called without an active exception")."""
+    dist = _dist()
+    if dist:
+        dist.barrier()
+        dist.destroy_process_group()
