@@ -48,7 +48,7 @@ def grpo_command(model_dir: Path, backend: str, out: Path, sets: list[str], args
     if args.tiny:
         base += ["optim=adamw_torch", "gradient_checkpointing=false", "lora_r=8", "lora_alpha=16"]
     k = _steps_per_generation(sets)
-    steps = -(-max(args.steps, 2 * k) // k) * k  # whole generation rounds
+    steps = -(-max(args.steps, args.rounds * k) // k) * k  # whole generation rounds
     return [sys.executable, "-m", "harness.cli", "grpo", "--model", str(model_dir), "--dataset", "gsm8k",
             "--limit", str(args.limit), "--backend", backend, "--max-steps", str(steps), "--num-generations",
             str(args.generations), "--eval-limit", "0", "--out", str(out), "--overwrite", "--no-progress",
@@ -143,6 +143,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--model-dir", type=Path, help="where the random model is saved (default: $TMPDIR/rk-qwen3-4b-random)")
     ap.add_argument("--out", type=Path, default=Path(os.environ["OUT"]) if os.environ.get("OUT") else None)
     ap.add_argument("--run-timeout", type=int, default=540, help="seconds per run")
+    ap.add_argument("--rounds", type=int, default=2, help="least generation rounds of a steps_per_generation variant")
+    ap.add_argument("--budget-s", type=float, default=0,
+                    help="skip the runs that would end after this many seconds (0: no limit); the JSON says which")
     ap.add_argument("--tag", default="", help="suffix of the result file")
     args = ap.parse_args(argv)
     args.steps = args.steps or (2 if args.tiny else 5)
@@ -164,26 +167,32 @@ def main(argv=None) -> dict:
     out_dir = args.out or RESULTS
     out_dir.mkdir(parents=True, exist_ok=True)
     make_model_dir(args.model_dir, TINY if args.tiny else QWEN3_4B)
-    results = []
+    results, started, longest = [], time.perf_counter(), 0.0
     for backend in backends:
         for i, sets in enumerate(variants):
+            row = " ".join([backend, *sets])
+            elapsed = time.perf_counter() - started
             if backend == "unsloth" and not cuda:
-                res = {"row": " ".join([backend, *sets]), "skipped": "unsloth needs CUDA"}
-                print(f"{res['row']}: skipped (no CUDA)", flush=True)
+                res = {"row": row, "skipped": "unsloth needs CUDA"}
+                print(f"{row}: skipped (no CUDA)", flush=True)
+            elif args.budget_s and results and elapsed + longest > args.budget_s:
+                res = {"row": row, "skipped": f"over --budget-s {args.budget_s:g} ({elapsed:.0f} s used)"}
+                print(f"{row}: skipped (over --budget-s)", flush=True)
             else:
                 res = run_one(backend, sets, args, out_dir / f"{name}_{backend}_{i}.log")
+                longest = max(longest, res["run_wall_seconds"])
                 print(_line(res), flush=True)
             results.append(res)
-    payload = {
-        "model": "tiny Qwen3" if args.tiny else "random Qwen3-4B-shaped",
-        "shape": TINY if args.tiny else QWEN3_4B,
-        "prompts_per_step": args.prompts,
-        "completions_per_prompt": args.generations,
-        "max_completion_length": args.completion_tokens,
-        "sets_for_every_run": args.sets,
-        "runs": results,
-    }
-    save(name, payload, out_dir=out_dir, extra_versions=("unsloth_zoo", "bitsandbytes"))
+            payload = {
+                "model": "tiny Qwen3" if args.tiny else "random Qwen3-4B-shaped",
+                "shape": TINY if args.tiny else QWEN3_4B,
+                "prompts_per_step": args.prompts,
+                "completions_per_prompt": args.generations,
+                "max_completion_length": args.completion_tokens,
+                "sets_for_every_run": args.sets,
+                "runs": results,
+            }
+            save(name, payload, out_dir=out_dir, extra_versions=("unsloth_zoo", "bitsandbytes"))  # after every run
     return payload
 
 

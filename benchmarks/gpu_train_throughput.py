@@ -18,7 +18,9 @@ recipe is named after what it runs, on top of the [train] defaults (max_seq_leng
 - ``default-packing-b1``: the [train] defaults unchanged (``packing = true``, batch 1 = one packed row);
 - ``packing-b8`` / ``packing-b16``: ``packing = true`` and 8 or 16 packed rows of 2048 tokens per
   step (padding-free; examples never attend to each other);
-- ``packing-b8-gc-true``: ``packing-b8`` with ``gradient_checkpointing = true`` (plain checkpointing).
+- ``packing-b8-gc-true`` / ``packing-b16-gc-true``: 8 or 16 packed rows with ``gradient_checkpointing = true``
+  (plain checkpointing: activations stay on the GPU);
+- ``packing-b32``: 32 packed rows of 2048 tokens (Unsloth's offloaded checkpointing keeps the memory flat).
 
 Results written before the rows were renamed call them ``seed`` (then the [train] defaults,
 which did not pack yet: ``seed-as-written``), ``packed1`` (``default-packing-b1``), ``packed8``,
@@ -64,6 +66,8 @@ RECIPES = {  # [train] keys put over the defaults; each name says what its row r
     "packing-b8": {"packing": True, "per_device_train_batch_size": 8},
     "packing-b16": {"packing": True, "per_device_train_batch_size": 16},
     "packing-b8-gc-true": {"packing": True, "per_device_train_batch_size": 8, "gradient_checkpointing": True},
+    "packing-b16-gc-true": {"packing": True, "per_device_train_batch_size": 16, "gradient_checkpointing": True},
+    "packing-b32": {"packing": True, "per_device_train_batch_size": 32},
 }
 BACKENDS = ("unsloth", "hf")
 ALL_ROWS = [f"{recipe}-{backend}" for recipe in ("seed-as-written", "default-packing-b1", "packing-b8", "packing-b8-gc-true")
@@ -206,6 +210,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", type=Path, default=Path(os.environ["OUT"]) if os.environ.get("OUT") else None)
     ap.add_argument("--row-timeout", type=int, default=240)
     ap.add_argument("--tag", default="", help="suffix of the result file (to split rows over several invocations)")
+    ap.add_argument("--budget-s", type=float, default=0,
+                    help="skip the rows that would end after this many seconds (0: no limit); the JSON says which")
     ap.add_argument("--row", help=argparse.SUPPRESS)  # internal: run one row, print its JSON
     args = ap.parse_args(argv)
     default_dir = "rk-tiny-random" if args.tiny else "rk-qwen3-4b-random"
@@ -224,8 +230,14 @@ def main(argv=None) -> dict:
     unknown = [r for r in rows if r.rsplit("-", 1)[0] not in RECIPES or r.rsplit("-", 1)[-1] not in BACKENDS]
     if unknown:
         ap.error(f"unknown rows: {', '.join(unknown)}")
-    results = []
+    results, started, longest = [], time.perf_counter(), 0.0
+    name = ("gpu_train_throughput_tiny" if args.tiny else "gpu_train_throughput") + (f"_{args.tag}" if args.tag else "")
     for row in rows:
+        elapsed = time.perf_counter() - started
+        if args.budget_s and results and elapsed + longest > args.budget_s:
+            results.append({"row": row, "skipped": f"over --budget-s {args.budget_s:g} ({elapsed:.0f} s used)"})
+            print(f"{row}: skipped (over --budget-s)", flush=True)
+            continue
         if row.endswith("-unsloth") and not cuda:
             results.append({"row": row, "skipped": "unsloth needs CUDA"})
             print(f"{row}: skipped (no CUDA)", flush=True)
@@ -245,6 +257,7 @@ def main(argv=None) -> dict:
         except subprocess.TimeoutExpired:
             res = {"row": row, "error": f"timeout after {args.row_timeout} s"}
         res["row_wall_seconds"] = round(time.perf_counter() - t, 1)
+        longest = max(longest, res["row_wall_seconds"])
         results.append(res)
         if "error" in res:
             print(f"{row}: {res['error']}", flush=True)
@@ -252,7 +265,14 @@ def main(argv=None) -> dict:
             peak = f", peak {res.get('peak_reserved_gib')} GiB reserved" if cuda else ""
             print(f"{row}: {res['trained_tokens_per_s']} tokens/s, {res['median_step_seconds']} s/step, "
                   f"{res['tokens_per_step']} tokens/step{peak}", flush=True)
-    payload = {
+        save(name, _payload(args, results), out_dir=args.out, extra_versions=("unsloth_zoo", "bitsandbytes"))  # each row
+    payload = _payload(args, results)
+    save(name, payload, out_dir=args.out, extra_versions=("unsloth_zoo", "bitsandbytes"))
+    return payload
+
+
+def _payload(args, results: list[dict]) -> dict:
+    return {
         "model": "tiny Qwen3" if args.tiny else "random Qwen3-4B-shaped",
         "shape": TINY if args.tiny else QWEN3_4B,
         "lengths_source": str(args.lengths.relative_to(ROOT) if args.lengths.is_relative_to(ROOT) else args.lengths),
@@ -260,9 +280,6 @@ def main(argv=None) -> dict:
         "warmup": args.warmup,
         "rows": results,
     }
-    name = ("gpu_train_throughput_tiny" if args.tiny else "gpu_train_throughput") + (f"_{args.tag}" if args.tag else "")
-    save(name, payload, out_dir=args.out, extra_versions=("unsloth_zoo", "bitsandbytes"))
-    return payload
 
 
 if __name__ == "__main__":

@@ -128,6 +128,11 @@ class TestRun:
         assert m["reward_summary"]["first"]["reward"] == pytest.approx(m["curves"][0]["reward"], abs=1e-4)
         assert m["backend"] == "hf" and m["device"].startswith("cpu") and m["versions"]["trl"]
 
+    def test_sampled_from_the_merged_copy_once_per_generation_round(self, run):
+        m = json.loads((run.output_dir / "metrics.json").read_text())
+        assert m["config"]["merged_generation"] is True
+        assert m["merged_generation_syncs"] == 2  # 2 steps, one generation round each
+
     def test_prompts_are_what_the_model_saw(self, run, workdir):
         """Each prompt is the spec's rendered prompt with its special tokens (TRL logs it without them)."""
         from transformers import AutoTokenizer

@@ -28,10 +28,11 @@ from pathlib import Path
 from reasoning_kit.grpo_config import GRPOTrainConfig
 from reasoning_kit.spec import FormatSpec
 
+from harness import ranks
 from harness.lifecycle import RunResult, run_lifecycle
 from harness.train.sft import checkpointing_args
 
-from . import GRPOError
+from . import GRPOError, fastgen
 from .config import adapter_base, config_dict, loading_config, output_path
 from .data import refuse_eval_split
 
@@ -180,9 +181,16 @@ class GRPORecipe:
                               callbacks=[*callbacks[:3], self.samples, self.watch, *callbacks[3:]])
         self.samples.trainer = trainer
         self.timing = instrument(trainer)
+        self.fastgen = None
+        if self.cfg.merged_generation:
+            if why := fastgen.reason(name, trainer.model, ranks.engine()):
+                notes.append(f"merged_generation: off ({why}); TRL samples with the training model")
+            else:
+                self.fastgen = fastgen.install(trainer.model)
         return trainer
 
     def save(self, name: str, trainer, work: Path) -> None:
+        fastgen.uninstall(trainer.model, self.fastgen)
         trainer.model.save_pretrained(str(work / "adapter"))
         self.tokenizer.save_pretrained(str(work / "adapter"))
 
@@ -198,6 +206,7 @@ class GRPORecipe:
             chart(rows, work / "curves.png", title=title)
         return {"rewards": [f.__name__ for f in self.funcs], "reward_summary": summary(rows), "curves": rows,
                 "samples_written": self.samples.written, "timing": self.timing.summary(),
+                "merged_generation_syncs": self.fastgen.syncs if self.fastgen else None,
                 "zero_variance_warning_at_step": self.watch.warned_at}
 
     def describe(self) -> dict:
