@@ -353,14 +353,17 @@ assert tuple(REWARDS) == REWARD_NAMES
 
 def _log_codes(checks: list[Validation], log_metric, log_extra) -> None:
     """Per-error-code counts of the batch (every code, zeros included, so averages stay fair)."""
+    if not (callable(log_metric) or callable(log_extra)):
+        return  # nothing to log to (not called by TRL): no diagnosis
+    codes = [c.codes for c in checks]  # diagnoses the invalid completions (once each)
     if callable(log_metric):
-        counts = Counter(code for c in checks for code in set(c.codes))
+        counts = Counter(code for found in codes if found for code in set(found))
         for code in CODES:
             log_metric(f"format_errors/{code}", float(counts[code]))
         if checks:
             log_metric("format/valid_fraction", sum(c.valid for c in checks) / len(checks))
     if callable(log_extra):
-        log_extra("format_errors", [",".join(c.codes) for c in checks])
+        log_extra("format_errors", [",".join(found) for found in codes])
 
 
 def check_tokenizer(spec: FormatSpec, tokenizer) -> list[str]:
