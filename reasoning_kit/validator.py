@@ -63,7 +63,7 @@ CODES = {
 }
 
 
-_set = object.__setattr__
+_set, _new = object.__setattr__, object.__new__
 
 
 class Validation:
@@ -145,25 +145,13 @@ class Validation:
 
 class _Unsealed(Validation):
     """A :class:`Validation` while :func:`validate` fills it in: plain slot writes (about a third of
-    the cost of ``object.__setattr__`` per field), then its class is set to ``Validation``."""
+    the cost of ``object.__setattr__`` per field), then its class is set to ``Validation``.
+    ``_pending`` is (spec, completion, cut): ``cut`` is :meth:`_Reader.read`'s cut of the
+    completion at all its markers, when it made one."""
 
     __slots__ = ()
     __setattr__ = object.__setattr__
     __delattr__ = object.__delattr__  # both, or Python still dispatches every write through a lookup
-
-
-def _result(valid: bool, reasoning: str | tuple | None, answer: str | None, eos: str | None, cut: tuple | None,
-            start: int, spec: FormatSpec, text: str) -> Validation:
-    """What :func:`validate` returns for the completion ``text`` (an invalid one is diagnosed on first use).
-
-    ``cut`` is :meth:`_Reader.read`'s cut of the completion at all its markers, when it made one.
-    """
-    result = object.__new__(_Unsealed)
-    result.valid, result._reasoning, result.answer, result.start, result.eos = valid, reasoning, answer, start, eos
-    result._errors = () if valid else None  # None: diagnosed when first read
-    result._pending = (spec, text, cut)  # what the diagnosis and tag_counts read
-    result.__class__ = Validation
-    return result
 
 
 _NON_SPACE = re.compile(r"\S")
@@ -297,14 +285,21 @@ def validate(spec: FormatSpec, text: object, *, transcript: bool | None = None) 
     if not isinstance(text, str):
         return Validation(False, None, None, (Issue("not_text", f"expected a string, got {type(text).__name__}", 0, 0),))
     base = 0
-    if transcript is not False:
+    if transcript is not False and (transcript or text.startswith(spec.system_prompt)):  # else no transcript
         start = _last_turn_start(spec, text, bool(transcript))
         if start == -1:
             msg = f"transcript: no {spec.tags.reasoning_start!r} starts the last assistant turn"
             return Validation(False, None, None, (Issue("no_assistant_turn", msg, len(text), len(text)),))
         base = start or 0
     c = text[base:] if base else text
-    return _result(*_reader(spec).read(c), base, spec, c)
+    valid, reasoning, answer, eos, cut = _reader(spec).read(c)
+    # Built as an _Unsealed (plain slot writes), then made a Validation: the hot path.
+    result = _new(_Unsealed)
+    result.valid, result._reasoning, result.answer, result.start, result.eos = valid, reasoning, answer, base, eos
+    result._errors = () if valid else None  # None: diagnosed when first read
+    result._pending = (spec, c, cut)  # what the diagnosis and tag_counts read
+    result.__class__ = Validation
+    return result
 
 
 def tag_counts(spec: FormatSpec, text: str, check: Validation | None = None) -> list[int]:
