@@ -9,6 +9,9 @@ a realistic mix of valid and broken outputs (see KINDS). Timed per batch (median
 objects and fresh reward objects, so no hash or validation cache carries over):
 
 - ``ours_default``: ``rewards.build(spec)``, the four rewards the spec enables by default;
+- ``ours_default_trl_logging``: the same, called as TRL's ``GRPOTrainer`` calls them, with
+  ``log_metric`` and ``log_extra`` (so the per-error-code counts are logged: every invalid
+  completion is diagnosed, as in training);
 - ``ours_full``: every reward (format_exact, format_approx, answer, numbers, closeness, length);
 - ``ours_full_math_verify``: the same with ``[answer] math_verify = true`` (worker process);
 - ``seed_notebook``: the notebook's four functions (``benchmarks.baselines.SeedRewards``);
@@ -155,13 +158,19 @@ def interleaved(impls: dict[str, Impl], batch: list[dict], repeats: int) -> dict
     return {name: impl.summary() for name, impl in impls.items()}
 
 
-def run_funcs(funcs, prompts, completions, golds) -> dict:
+def run_funcs(funcs, prompts, completions, golds, **trl_kwargs) -> dict:
     split = {}
     for f in funcs:
         t0 = time.perf_counter()
-        f(prompts=prompts, completions=completions, answer=golds)
+        f(prompts=prompts, completions=completions, answer=golds, **trl_kwargs)
         split[f.__name__] = (time.perf_counter() - t0) * 1000
     return split
+
+
+def run_funcs_trl_logging(funcs, prompts, completions, golds) -> dict:
+    """As TRL's GRPOTrainer calls reward functions: with its log_metric and log_extra callbacks."""
+    return run_funcs(funcs, prompts, completions, golds, log_metric=lambda name, value: None,
+                     log_extra=lambda column, values: None)
 
 
 def totals(funcs, batch) -> dict[str, float]:
@@ -226,6 +235,7 @@ def main() -> None:
         "timings": {
             **interleaved({
                 "ours_default": Impl(run_funcs, ours(spec)),
+                "ours_default_trl_logging": Impl(run_funcs_trl_logging, ours(spec)),
                 "ours_full": Impl(run_funcs, ours(spec, REWARD_NAMES)),
                 "validator_alone": Impl(lambda _, p, c, g: [validate(spec, x[0]["content"]) for x in c] and None),
                 "marker_scan_floor": Impl(lambda _, p, c, g: [list(markers.finditer(x[0]["content"])) for x in c] and None),

@@ -42,9 +42,14 @@ def completion_text(spec: FormatSpec, completion: object) -> str | None:
     """
     if isinstance(completion, str):
         return completion
-    message = _last_message(completion)
+    if type(completion) is list and len(completion) == 1 and type(completion[0]) is dict:
+        message = completion[0]  # TRL's conversational form (what _last_message picks, faster)
+    else:
+        message = _last_message(completion)
     if message is None:
         return None
+    if type(message.get(CONTENT)) is str and message.keys().isdisjoint(REASONING_KEYS):
+        return message[CONTENT]  # plain content, no reasoning field (the usual case, faster)
     content = _text(message.get(CONTENT)) if message.get(CONTENT) is not None else ""
     thinking = next((message[k] for k in REASONING_KEYS if isinstance(message.get(k), str)), None)
     if thinking is None:

@@ -47,8 +47,9 @@ from .answers import Verdict, compare, raw_answer
 from .completions import completion_text
 from .reward_config import REWARD_NAMES, RewardConfig
 from .spec import FormatSpec
-from .validator import CODES, Validation, validate
+from .validator import CODES, Validation, tag_counts, validate
 
+_TENTH, _FIFTH = Fraction(1, 10), Fraction(2, 10)  # the answer tiers: within 10 % / 20 % of the gold
 _TRL_KWARGS = {"trainer_state", "log_extra", "log_metric", "completion_ids", "environments"}
 
 
@@ -186,18 +187,11 @@ class FormatApprox(Reward):
 
     def score(self, batch, prompts, kwargs):
         cfg = self.cfg
-        r0, *others = self.ctx.tags
+        r0 = self.ctx.tags[0]
         out = []
         for i, (text, check) in enumerate(zip(batch.texts, batch.checks)):
             text = text or ""
-            if check.valid and not check.start:
-                # A valid completion holds each of the other tags exactly once, and the reasoning
-                # start tag at most once, at its very start (no need to count them).
-                counts = [1] * len(others)
-                n_r0 = int(text.startswith(r0))
-            else:
-                counts = [text.count(t) for t in others]
-                n_r0 = text.count(r0)
+            n_r0, *counts = tag_counts(self.ctx.spec, text, check)  # from the validator's markers
             total = sum(cfg.format_tag_ok if n == 1 else cfg.format_tag_bad for n in counts)
             if self._prompt_holds_start(prompts[i] if i < len(prompts) else None):
                 # The generation prompt already opened the block; the completion may repeat it once
@@ -241,9 +235,9 @@ class AnswerReward(Reward):
                 out.append(cfg.answer_stripped)
             else:
                 rel = v.relative_error  # None for a gold 0: only an exact match scores (no division)
-                if rel is not None and rel <= Fraction(1, 10):
+                if rel is not None and rel <= _TENTH:
                     out.append(cfg.answer_within_10pct)
-                elif rel is not None and rel <= Fraction(2, 10):
+                elif rel is not None and rel <= _FIFTH:
                     out.append(cfg.answer_within_20pct)
                 else:
                     out.append(cfg.answer_wrong)
@@ -359,14 +353,17 @@ assert tuple(REWARDS) == REWARD_NAMES
 
 def _log_codes(checks: list[Validation], log_metric, log_extra) -> None:
     """Per-error-code counts of the batch (every code, zeros included, so averages stay fair)."""
+    if not (callable(log_metric) or callable(log_extra)):
+        return  # nothing to log to (not called by TRL): no diagnosis
+    codes = [c.codes for c in checks]  # diagnoses the invalid completions (once each)
     if callable(log_metric):
-        counts = Counter(code for c in checks for code in set(c.codes))
+        counts = Counter(code for found in codes if found for code in set(found))
         for code in CODES:
             log_metric(f"format_errors/{code}", float(counts[code]))
         if checks:
             log_metric("format/valid_fraction", sum(c.valid for c in checks) / len(checks))
     if callable(log_extra):
-        log_extra("format_errors", [",".join(c.codes) for c in checks])
+        log_extra("format_errors", [",".join(found) for found in codes])
 
 
 def check_tokenizer(spec: FormatSpec, tokenizer) -> list[str]:

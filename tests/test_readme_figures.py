@@ -35,6 +35,7 @@ FIGURES = [
     ("format_throughput.json", "results.realistic.reward_regex_fullmatch.us_per_completion", num(1)),
     ("bench_rewards.json", "results.timings.ours_default.median_ms", lambda v: f"{v:.2f} ms"),
     ("bench_rewards.json", "results.timings.seed_notebook.median_ms", lambda v: f"{v:.2f} ms"),
+    ("bench_rewards.json", "results.timings.ours_default_trl_logging.median_ms", lambda v: f"{v:.2f} ms"),
     ("h200/grpo_offline_h200.json", "arithmetic_test.start.accuracy", pct),
     ("h200/grpo_offline_h200.json", "arithmetic_test.grpo.accuracy", pct),
     ("h200/grpo_offline_h200.json", "arithmetic_test.start.format_compliance", pct),
