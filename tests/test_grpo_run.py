@@ -86,7 +86,8 @@ def run(workdir):
     import torch
 
     torch.set_num_threads(1)
-    return grpo(SPEC, grpo_config(workdir, workdir / "grpo"), progress=False, log=lambda m: None)
+    # merged_generation on: every test of this run also checks sampling from the merged copy
+    return grpo(SPEC, grpo_config(workdir, workdir / "grpo", merged_generation=True), progress=False, log=lambda m: None)
 
 
 def samples(result) -> list[dict]:
@@ -275,6 +276,18 @@ class TestConfig:
         assert base_model(resolve_config(SPEC.grpo, {"adapter": adapter}), SPEC.train) == str(workdir / "model")
         assert base_model(resolve_config(SPEC.grpo, {"adapter": adapter, "model": "m"}), SPEC.train) == "m"
         assert base_model(SPEC.grpo, SPEC.train) == SPEC.train.model
+
+    def test_epsilon_high_reaches_the_trainer_explicitly(self):
+        """0 means 'same as epsilon'; passed as None, Unsloth would put DAPO's 0.28 in its place for loss_type dapo."""
+        from harness.grpo.run import grpo_args
+
+        def eps(**over):
+            args = grpo_args(resolve_config(SPEC.grpo, over), output_dir="o", max_completion_length=8, bf16=False,
+                             fp16=False, optim="adamw_torch", progress=False, gradient_checkpointing=None)
+            return args["epsilon"], args["epsilon_high"]
+
+        assert SPEC.grpo.loss_type == "dapo" and eps() == (0.2, 0.2)
+        assert eps(epsilon=0.1) == (0.1, 0.1) and eps(epsilon_high=0.28) == (0.2, 0.28)
 
     def test_loading_config_carries_the_grpo_model_settings(self):
         cfg = resolve_config(SPEC.grpo, {"model": "m", "lora_r": 8, "backend": "hf", "max_seq_length": 1024})

@@ -64,6 +64,22 @@ FIGURES = [
     ("h200/launch_overhead.json", "results.summary.hf.launched_tokens_per_s", lambda v: f"{v:,.0f} launched"),
     ("h200/launch_overhead.json", "results.summary.unsloth.plain_tokens_per_s", lambda v: f"unsloth {v:,.0f}"),
     ("h200/launch_overhead.json", "results.summary.unsloth.launched_tokens_per_s", lambda v: f"/ {v:,.0f} (launched"),
+    ("h200/launch_overhead_4b/launch_overhead.json", "results.summary.hf.plain_tokens_per_s", lambda v: f"hf {v:,.0f} plain"),
+    ("h200/launch_overhead_4b/launch_overhead.json", "results.summary.hf.launched_tokens_per_s",
+     lambda v: f"{v:,.0f} launched tokens/s"),
+    ("h200/launch_overhead_4b/launch_overhead.json", "results.summary.hf.launched_over_plain", lambda v: f"({v:.3f}x)"),
+    ("h200/grpo_breakdown/2-trl-sampling/gpu_grpo_breakdown_h200.json", "results.runs.1.seconds_per_step",
+     lambda v: f"{v:.1f} s/step, 302"),
+    ("h200/grpo_breakdown/2-trl-sampling/gpu_grpo_breakdown_h200.json",
+     "results.runs.1.steady.completion_tokens_per_s_of_step_time", lambda v: f"{v:,.0f} completion tokens/s"),
+    ("h200/grpo_breakdown/3-merged/gpu_grpo_breakdown_h200.json", "results.runs.1.seconds_per_step",
+     lambda v: f"{v:.1f} s/step, 1,679"),
+    ("h200/grpo_breakdown/3-merged/gpu_grpo_breakdown_h200.json",
+     "results.runs.1.timing.completion_tokens_per_s_of_step_time", lambda v: f"{v:,.0f} tokens/s of step time"),
+    ("h200/grpo_breakdown/3-merged/gpu_grpo_breakdown_h200.json",
+     "results.runs.1.timing.completion_tokens_per_s_of_generation", lambda v: f"({v:,.0f} of generation)"),
+    ("h200/grpo_breakdown/3-merged/gpu_grpo_breakdown_h200_unsloth.json",
+     "results.runs.0.steady.completion_tokens_per_s_of_step_time", lambda v: f"cadence {v:,.0f}"),
 ]
 
 

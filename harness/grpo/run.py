@@ -69,7 +69,8 @@ def grpo_args(cfg: GRPOTrainConfig, *, output_dir: Path, max_completion_length: 
         scale_rewards=cfg.scale_rewards,
         mask_truncated_completions=cfg.mask_truncated_completions,
         epsilon=cfg.epsilon,
-        epsilon_high=cfg.epsilon_high or None,
+        # explicit: Unsloth replaces None with DAPO's 0.28 when loss_type is 'dapo' (TRL reads None as epsilon)
+        epsilon_high=cfg.epsilon_high or cfg.epsilon,
         num_iterations=cfg.num_iterations,
         importance_sampling_level=cfg.importance_sampling_level,
         reward_weights=reward_weights,
