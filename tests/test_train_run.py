@@ -166,6 +166,7 @@ class TestOutputs:
         assert m["final_loss"] == float(f"{curve[-1]['loss']:.4g}") and m["final_loss_step"] == n
         assert m["tokens_this_session"] == m["tokens_total"] > 0
         assert m["trained_tokens_per_s"] > 0 and m["train_seconds"] > 0 and m["wall_seconds"] >= m["train_seconds"]
+        assert m["warmup_steps"] == 5 and m["trained_tokens_per_s_after_warmup"] > 0  # n - 5 steps after warm-up
         assert m["device"].startswith("cpu (") and m["peak_memory"]["cpu_peak_rss_gib"] > 0
         assert m["versions"]["trl"] and m["versions"]["transformers"]
         assert "optim 'adamw_8bit' needs bitsandbytes and CUDA (no CUDA here): using 'adamw_torch'" in m["notes"]

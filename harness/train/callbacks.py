@@ -1,7 +1,9 @@
 """Trainer callbacks: throughput recording, and Ctrl-C -> a checkpoint at the next step boundary.
 
 :class:`Recorder` measures the wall time of ``trainer.train()`` (this session) and the tokens
-it processed (``state.num_input_tokens_seen``, non-padding tokens) for trained tokens/s.
+it processed (``state.num_input_tokens_seen``, non-padding tokens) for trained tokens/s, and the
+same over the steps after the first ``WARMUP_STEPS`` of the session (kernel selection, allocator
+growth and the first batches' loading make them slow: the figure to compare runs by).
 
 :class:`StopOnInterrupt` with :func:`sigint_saves` turns the first Ctrl-C (SIGINT) into "save
 a checkpoint when the current optimizer step ends, then stop", so the checkpoint is always
@@ -24,13 +26,16 @@ from transformers import TrainerCallback
 from harness import ranks
 
 
+WARMUP_STEPS = 5
+
+
 class Recorder(TrainerCallback):
-    """Wall time and tokens of this training session."""
+    """Wall time and tokens of this training session (all steps, and after ``WARMUP_STEPS``)."""
 
     def __init__(self):
-        self.start = self.end = None
-        self.tokens_start = self.tokens_end = 0
-        self.step_start = self.step_end = 0
+        self.start = self.end = self.warm = None
+        self.tokens_start = self.tokens_end = self.tokens_warm = 0
+        self.step_start = self.step_end = self.step_warm = 0
 
     def on_train_begin(self, args, state, control, **kw):
         self.start = time.perf_counter()
@@ -41,6 +46,8 @@ class Recorder(TrainerCallback):
         self.end = time.perf_counter()
         self.tokens_end = state.num_input_tokens_seen
         self.step_end = state.global_step
+        if self.step_end - self.step_start == WARMUP_STEPS:
+            self.warm, self.tokens_warm, self.step_warm = self.end, self.tokens_end, self.step_end
 
     def summary(self) -> dict:
         seconds = (self.end - self.start) if self.start is not None and self.end is not None else 0.0
@@ -52,7 +59,15 @@ class Recorder(TrainerCallback):
             "tokens_this_session": tokens,
             "trained_tokens_per_s": round(tokens / seconds, 1) if seconds > 0 else None,
             "seconds_per_step": round(seconds / steps, 4) if steps else None,
+            **self._after_warmup(),
         }
+
+    def _after_warmup(self) -> dict:
+        """Tokens/s over the steps after the first ``WARMUP_STEPS`` (None with fewer than 2 such steps)."""
+        steps = self.step_end - self.step_warm if self.warm is not None else 0
+        seconds = (self.end - self.warm) if steps >= 2 else 0.0
+        rate = round((self.tokens_end - self.tokens_warm) / seconds, 1) if seconds > 0 else None
+        return {"trained_tokens_per_s_after_warmup": rate, "warmup_steps": WARMUP_STEPS}
 
 
 class StopOnInterrupt(TrainerCallback):
