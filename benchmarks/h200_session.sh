@@ -15,6 +15,7 @@
 #   benchmarks/h200_session.sh launch               # train under accelerate launch (1 process) vs plain
 #   benchmarks/h200_session.sh cpu-suite            # the default test suite on the device's CPU (GPU hidden)
 #   benchmarks/h200_session.sh launch-4b ARGS       # the same on the random Qwen3-4B-shaped model
+#   benchmarks/h200_session.sh decode-probe ARGS    # benchmarks/gpu_decode_probe.py (4B decoding step, suspects)
 #   benchmarks/h200_session.sh grpo-breakdown ARGS  # benchmarks/gpu_grpo_breakdown.py (4B GRPO step breakdown)
 #   benchmarks/h200_session.sh throughput ARGS      # benchmarks/gpu_train_throughput.py (4B SFT rows)
 #
@@ -25,7 +26,7 @@ export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUN
 export REASONING_KIT_CACHE=/tmp/rk-cache NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 OUT=${OUT:-benchmarks/results/h200}
 mkdir -p "$OUT" /tmp/rk
-step=${1:?usage: h200_session.sh part|grpo-offline|constrained|launch|cpu-suite|launch-4b|grpo-breakdown|throughput ...}
+step=${1:?usage: h200_session.sh part|grpo-offline|constrained|launch|cpu-suite|launch-4b|decode-probe|grpo-breakdown|throughput ...}
 shift
 
 smollm2() {  # the converted model directory (joins the parts and converts once)
@@ -60,6 +61,9 @@ launch)
 launch-4b)  # the same comparison on the random Qwen3-4B-shaped model (no GGUF needed)
     python3 -c "from pathlib import Path; from benchmarks.gpu_train_throughput import QWEN3_4B, make_model_dir; make_model_dir(Path('/tmp/rk-qwen3-4b-random'), QWEN3_4B)"
     python3 benchmarks/launch_overhead.py --model /tmp/rk-qwen3-4b-random --out "$OUT" "$@" 2>&1 | tee "$OUT/launch_4b.log"
+    ;;
+decode-probe)  # benchmarks/gpu_decode_probe.py: ms per decoding step by padding, attention, LoRA, sampling
+    python3 benchmarks/gpu_decode_probe.py --tag h200 --out "$OUT" "$@" 2>&1 | tee "$OUT/decode_probe.log"
     ;;
 grpo-breakdown)
     PYTHONPATH=/tmp/site-unsloth:$PYTHONPATH python3 benchmarks/gpu_grpo_breakdown.py --tag h200 --out "$OUT" "$@" 2>&1 \

@@ -1,0 +1,166 @@
+"""Where GRPO's decoding time goes: milliseconds per decoding step of ``model.generate`` at GRPO's batch sizes.
+
+GRPO on the Qwen3-4B-shaped model decoded at 156 ms a step at batch 256 and 222 ms at batch 512
+inside ``reasoning-kit grpo`` (docs/grpo.md#speed), against about 40 ms for a plain
+``model.generate`` probe. This script measures the suspects one at a time, in one process, on the
+randomly initialised Qwen3-4B-shaped model of ``gpu_train_throughput.py``:
+
+- ``padding``: ``left`` (prompts of different lengths, left-padded, as GRPO batches them: attention
+  gets a padding mask, and transformers' SDPA path then repeats the key/value heads, since
+  ``use_gqa_in_sdpa`` needs no mask) or ``none`` (every prompt the same length, no mask);
+- ``attn``: the attention implementation of the model (``sdpa``, ``eager``, ``flex_attention``);
+- ``lora``: ``peft`` (a LoRA on the [train] target modules, unmerged, as TRL samples with the
+  training model) or ``none`` (a plain model, as ``merged_generation`` samples);
+- ``sampling``: ``trl`` (do_sample, temperature 1, min_p 0.1, top_k 0: the [grpo] defaults) or
+  ``greedy``.
+
+Each row generates ``--new-tokens`` tokens for ``--batch`` prompts after one short warm-up call,
+with ``min_new_tokens`` = ``max_new_tokens`` so every row decodes the same number of steps, and
+records milliseconds per decoding step, generated tokens/s and peak memory. Rows that fail (an
+attention implementation the machine lacks) record the error and the run goes on.
+
+    python benchmarks/gpu_decode_probe.py --tag h200 --out benchmarks/results/h200     # CUDA, ~3-5 min
+    python benchmarks/gpu_decode_probe.py --tiny --batches 4 --new-tokens 8             # CPU plumbing check
+
+Writes ``<out>/gpu_decode_probe[_<tag>].json`` with the machine and versions. Not measured here:
+GRPO itself (``gpu_grpo_breakdown.py``), vLLM (not installable on the machines here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.gpu_train_throughput import QWEN3_4B, TINY, make_model_dir  # noqa: E402
+
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]  # the [train] default
+
+
+def prompts(batch: int, padding: str, vocab: int, pad_id: int, seed: int = 0):
+    """``input_ids`` and ``attention_mask`` of ``batch`` prompts of 60-96 tokens (``none``: all 96)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    lengths = [96] * batch if padding == "none" else torch.randint(60, 97, (batch,), generator=g).tolist()
+    width = max(lengths)
+    ids = torch.full((batch, width), pad_id, dtype=torch.long)
+    mask = torch.zeros((batch, width), dtype=torch.long)
+    for i, n in enumerate(lengths):
+        ids[i, width - n:] = torch.randint(3, vocab, (n,), generator=g)
+        mask[i, width - n:] = 1
+    return ids, mask
+
+
+def sampling_kwargs(sampling: str) -> dict:
+    if sampling == "greedy":
+        return {"do_sample": False}
+    return {"do_sample": True, "temperature": 1.0, "min_p": 0.1, "top_k": 0, "top_p": 1.0}
+
+
+def load(model_dir: Path, attn: str, lora: str, device: str):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation=attn).to(device)
+    if lora == "peft":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=32, lora_alpha=32, target_modules=TARGETS))
+    return model.eval()
+
+
+def measure(model, ids, mask, new_tokens: int, sampling: str, device: str, pad_id: int) -> dict:
+    import torch
+
+    ids, mask = ids.to(device), mask.to(device)
+    kw = dict(sampling_kwargs(sampling), pad_token_id=pad_id)
+    with torch.no_grad():
+        model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=4, min_new_tokens=4, **kw)  # warm-up
+        if device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        t = time.perf_counter()
+        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                             **kw)
+        if device == "cuda":
+            torch.cuda.synchronize()
+    seconds = time.perf_counter() - t
+    generated = (out.shape[1] - ids.shape[1]) * ids.shape[0]
+    row = {"seconds": round(seconds, 3), "ms_per_step": round(1000 * seconds / new_tokens, 2),
+           "tokens_per_s": round(generated / seconds, 1), "generated_tokens": generated}
+    if device == "cuda":
+        row["peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    return row
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batches", default="32,256,512", help="comma-separated batch sizes")
+    ap.add_argument("--new-tokens", type=int, default=128, help="decoding steps per row")
+    ap.add_argument("--padding", default="left,none")
+    ap.add_argument("--attn", default="sdpa,flex_attention", help="attention implementations (sdpa, eager, flex_attention)")
+    ap.add_argument("--lora", default="none,peft")
+    ap.add_argument("--sampling", default="trl", help="trl and/or greedy")
+    ap.add_argument("--tiny", action="store_true", help="tiny Qwen3 on CPU: checks the plumbing")
+    ap.add_argument("--model-dir", type=Path)
+    ap.add_argument("--budget-s", type=float, default=0, help="skip the rows that would end after this (0: no limit)")
+    ap.add_argument("--out", type=Path, default=Path(os.environ["OUT"]) if os.environ.get("OUT") else None)
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from benchmarks.common import save
+
+    device = "cuda" if torch.cuda.is_available() and not args.tiny else "cpu"
+    shape = TINY if args.tiny else QWEN3_4B
+    model_dir = args.model_dir or Path(tempfile.gettempdir()) / ("rk-tiny-random" if args.tiny else "rk-qwen3-4b-random")
+    make_model_dir(model_dir, shape)
+    name = "gpu_decode_probe" + ("_tiny" if args.tiny else "") + (f"_{args.tag}" if args.tag else "")
+    split = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
+    rows, started, longest = [], time.perf_counter(), 0.0
+    for attn, lora in itertools.product(split(args.attn), split(args.lora)):
+        try:
+            model = load(model_dir, attn, lora, device)
+        except Exception as exc:  # an implementation this machine lacks: say so, go on
+            rows.append({"attn": attn, "lora": lora, "error": f"load: {type(exc).__name__}: {str(exc).splitlines()[0]}"})
+            print(rows[-1], flush=True)
+            continue
+        for batch, padding, sampling in itertools.product(map(int, split(args.batches)), split(args.padding),
+                                                          split(args.sampling)):
+            row = {"attn": attn, "lora": lora, "batch": batch, "padding": padding, "sampling": sampling}
+            elapsed = time.perf_counter() - started
+            if args.budget_s and rows and elapsed + longest > args.budget_s:
+                rows.append(row | {"skipped": f"over --budget-s {args.budget_s:g}"})
+                continue
+            t = time.perf_counter()
+            ids, mask = prompts(batch, padding, shape["vocab_size"], 2)
+            try:
+                row |= measure(model, ids, mask, args.new_tokens, sampling, device, 2)
+            except Exception as exc:
+                row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            longest = max(longest, time.perf_counter() - t)
+            rows.append(row)
+            print(row, flush=True)
+            save(name, {"model": "tiny Qwen3" if args.tiny else "random Qwen3-4B-shaped", "device": device,
+                        "new_tokens": args.new_tokens, "rows": rows}, out_dir=args.out)
+        del model
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    payload = {"model": "tiny Qwen3" if args.tiny else "random Qwen3-4B-shaped", "device": device,
+               "new_tokens": args.new_tokens, "rows": rows}
+    save(name, payload, out_dir=args.out)
+    return payload
+
+
+if __name__ == "__main__":
+    main()
