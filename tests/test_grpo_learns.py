@@ -93,10 +93,10 @@ def policy(tmp_path_factory):
     return root, p_good
 
 
-def _run(root, out, lr: float) -> list[float]:
-    cfg = resolve_config(SPEC.grpo, {
+def _run(root, out, lr: float, steps: int = STEPS, **fast) -> list[float]:
+    cfg = resolve_config(SPEC.grpo, fast | {
         "model": str(root / "model"), "dataset": str(root / "data.jsonl"), "output_dir": str(out), "backend": "hf",
-        "max_steps": STEPS, "learning_rate": lr or 1.0, "num_generations": 8, "per_device_train_batch_size": 4,
+        "max_steps": steps, "learning_rate": lr or 1.0, "num_generations": 8, "per_device_train_batch_size": 4,
         "max_completion_length": 24, "optim": "adamw_torch", "gradient_checkpointing": False, "warmup_ratio": 0.0,
         "lora_r": 8, "lora_alpha": 16, "min_p": MIN_P, "save_steps": 0, "sample_every": 0, "logging_steps": 1,
         "seed": 1,
@@ -119,6 +119,15 @@ class TestGRPOLearns:
         assert len(rewards) == STEPS
         first, last = statistics.mean(rewards[:WINDOW]), statistics.mean(rewards[-WINDOW:])
         assert last - first > MARGIN, rewards
+
+    def test_reward_rises_with_the_fast_generation_settings(self, policy, tmp_path):
+        """steps_per_generation = 2 and merged_generation: one sampling round serves two updates, from the merged copy."""
+        rewards = _run(policy[0], tmp_path / "fast", 5e-3, steps=2 * STEPS, steps_per_generation=2,
+                       merged_generation=True)
+        assert len(rewards) == STEPS  # TRL logs the reward of each generation round once
+        # Two updates per round learn faster than the test above: its first window already holds a learned round,
+        # so the start is the first round alone (64 samples of the 50/50 policy: its noise is ~1.3, the margin 6).
+        assert statistics.mean(rewards[-WINDOW:]) - rewards[0] > MARGIN, rewards
 
     def test_no_rise_with_learning_rate_zero(self, policy, tmp_path):
         rewards = _run(policy[0], tmp_path / "lr0", 0.0)
