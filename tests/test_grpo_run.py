@@ -191,6 +191,17 @@ class TestOutputDirectory:
             grpo(SPEC, grpo_config(workdir, tmp_path / "o", dataset="gsm8k-test"), progress=False, log=lambda m: None)
         assert not (tmp_path / "o").exists()
 
+    def test_fewer_prompts_than_one_round_is_refused_before_writing(self, workdir, tmp_path):
+        """TRL serves whole generation rounds only: 1 prompt at 2 prompts per step would have 'trained' 0 steps."""
+        one = tmp_path / "one.jsonl"
+        one.write_text((workdir / "data.jsonl").read_text().splitlines()[0] + "\n")
+        for over, need in (({"per_device_train_batch_size": 2}, 2),
+                           ({"per_device_train_batch_size": 1, "steps_per_generation": 3}, 3)):
+            with pytest.raises(GRPOError, match=rf"1 prompt\(s\) kept, but one generation round needs {need} "):
+                grpo(SPEC, grpo_config(workdir, tmp_path / "o", dataset=str(one), **over), progress=False,
+                     log=lambda m: None)
+            assert not (tmp_path / "o").exists()
+
     def test_missing_adapter(self, workdir, tmp_path):
         with pytest.raises(GRPOError, match="is not a directory"):
             grpo(SPEC, grpo_config(workdir, tmp_path / "o", adapter=str(tmp_path / "nope")), progress=False)

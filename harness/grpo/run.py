@@ -151,6 +151,7 @@ class GRPORecipe:
             max_completion_length=cfg.max_completion_length, limit=cfg.dataset_limit or None,
             split=cfg.dataset_split or None, progress=progress,
         )
+        self.check_enough_prompts(self.data.summary["rows_kept"], ranks.current().world_size)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             self.funcs = rewards.build(spec, tokenizer=self.tokenizer)
@@ -162,6 +163,18 @@ class GRPORecipe:
             f"max_prompt_length {self.data.max_prompt_length}, max_completion_length {self.data.max_completion_length}; "
             f"rewards: {', '.join(f.__name__ for f in self.funcs)}"
         )
+
+    def check_enough_prompts(self, kept: int, world_size: int) -> None:
+        """TRL only serves whole generation rounds: fewer prompts than one round needs would train 0 steps."""
+        cfg = self.cfg
+        per_round = cfg.steps_per_generation or cfg.gradient_accumulation_steps
+        need = cfg.per_device_train_batch_size * per_round * world_size
+        if kept < need:
+            raise GRPOError(
+                f"{cfg.dataset}: {kept} prompt(s) kept, but one generation round needs {need} "
+                f"(per_device_train_batch_size {cfg.per_device_train_batch_size} x steps_per_generation {per_round} x "
+                f"{world_size} process(es)); GRPO would train 0 steps: use more rows or a smaller batch"
+            )
 
     def files_before(self) -> dict:
         return {"data_summary.json": self.data.summary}
