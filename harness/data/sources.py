@@ -119,6 +119,7 @@ def eval_only_reason(dataset: str, split: str | None = None) -> str | None:
 def load_source(dataset: str, split: str | None = None) -> Source:
     """Load the raw rows of ``dataset`` (see the module docstring); raise DataError."""
     dataset = str(dataset)
+    check_split(dataset, split)
     if (arith := arithmetic_split(dataset)) is not None:
         return _arithmetic_source(dataset, *arith)
     if dataset in BUILTIN:
@@ -132,6 +133,20 @@ def load_source(dataset: str, split: str | None = None) -> Source:
         return Source(dataset, "file", str(path), read_file(path))
     frame, where = load_hub(dataset, split)
     return Source(dataset, "hub", where, frame)
+
+
+def check_split(dataset: str, split: str | None) -> None:
+    """DataError for a split given where there is none to choose (it would be silently ignored)."""
+    if not split:
+        return
+    if arithmetic_split(dataset) is not None or dataset in BUILTIN:
+        what = "a built-in split"
+    elif not Path(dataset).expanduser().is_dir() and is_file_argument(dataset):
+        what = "one file, which holds one split"
+    else:
+        return
+    raise DataError(f"split {split!r} given for {dataset!r}, {what}: splits apply to hub datasets and dataset "
+                    f"directories (drop the split)")
 
 
 def _arithmetic_source(dataset: str, split: str, level: int) -> Source:
