@@ -79,7 +79,8 @@ def write_jsonl_atomic(path: Path, rows) -> int:
     show_default=True,
     help="Keep rows of at most max_seq_length/2 tokens (the seed).",
 )
-@click.option("--split", default=None, help="Split of a hub dataset or dataset directory (default: 'cot' for OpenMathReasoning-mini, else 'train'); refused for files and built-in splits.")
+@click.option("--split", default=None, help="Split of a hub dataset or dataset directory (default: 'cot' for "
+              "OpenMathReasoning-mini, else 'train'); refused for files and built-in splits.")
 @click.option(
     "--format",
     "recipe",
