@@ -65,11 +65,12 @@ class SpecError(ValueError):
         return head + "; ".join(str(p) for p in self.problems)
 
 
-_RANGE = ("ge", "gt", "le", "lt", "also")
+_RANGE = ("ge", "gt", "le", "lt", "also", "nonempty")
 
 
 def option(default: Any = MISSING, help: str = "", **kw: Any) -> Any:
-    """A dataclass field: default, help text (shown in docs) and range (``ge``, ``gt``, ``le``, ``lt``, ``also``)."""
+    """A dataclass field: default, help text (shown in docs) and range (``ge``, ``gt``, ``le``, ``lt``, ``also``;
+    ``nonempty=True`` for a string that must not be empty or blank)."""
     if isinstance(default, (list, dict, set)):
         raise TypeError("use a tuple for sequence defaults")
     unknown = set(kw) - set(_RANGE)
@@ -107,6 +108,8 @@ class Preset:
 
 def range_problem(meta: Any, value: Any) -> str | None:
     """What is wrong with ``value`` under a field's range metadata, or None."""
+    if meta.get("nonempty") and isinstance(value, str) and not value.strip():
+        return "must not be empty"
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value in meta.get("also", ()):
         return None
     bounds = [("ge", lambda b: value >= b, "at least"), ("gt", lambda b: value > b, "above"),
@@ -122,6 +125,7 @@ def range_text(meta: Any) -> str:
     """The range of a field in words for docs ('' when unbounded)."""
     parts = [f"{sym} {meta[k]}" for k, sym in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")) if k in meta]
     parts += [f"or {a}" for a in meta.get("also", ())]
+    parts += ["not empty"] if meta.get("nonempty") else []
     return " ".join(parts)
 
 

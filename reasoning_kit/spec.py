@@ -69,7 +69,8 @@ class Answer:
     """What goes inside the solution block, and where the gold answer lives in datasets."""
 
     kind: Literal["number", "text"] = option("number", help="'number': one number (17, -3, 2.5, 1,000); 'text': any non-empty text.")
-    column: str = option("answer", help="Dataset column holding the gold answer (passed to reward functions).")
+    column: str = option("answer", help="Dataset column holding the gold answer (passed to reward functions).",
+                         nonempty=True)
     allow_percent: bool = option(False, help="number kind: accept a trailing '%' in answers when comparing (50% == 50).")
     case_sensitive: bool = option(False, help="text kind: compare answers case-sensitively.")
     collapse_whitespace: bool = option(True, help="text kind: treat runs of whitespace as one space when comparing.")

@@ -83,6 +83,11 @@ class TestUnknownKeysAndTypes:
         assert any(p.startswith("answer.kind") and "one of 'number', 'text'" in p for p in found)
         assert any(p.startswith("answer.column") and "must be a string, got 3" in p for p in found)
 
+    def test_empty_answer_column(self):
+        for blank in ('""', '"  "'):
+            found = problems_of(WORKING_OUT.replace('column = "answer"', f"column = {blank}"))
+            assert found == ["answer.column (line 34): must not be empty"]
+
     def test_every_problem_reported_at_once(self):
         text = (
             WORKING_OUT.replace('kind = "number"', 'kind = "numeric"\nbogus = 1')
