@@ -376,9 +376,9 @@ def _log_codes(checks: list[Validation], log_metric, log_extra) -> None:
         for code, name in _METRICS:
             log_metric(name, float(counts[code]))
         if checks:
-            log_metric("format/valid_fraction", sum(c.valid for c in checks) / len(checks))
+            log_metric("format/valid_fraction", [c.valid for c in checks].count(True) / len(checks))
     if callable(log_extra):
-        log_extra("format_errors", [",".join(found) for found in codes])
+        log_extra("format_errors", [",".join(found) if found else "" for found in codes])
 
 
 def check_tokenizer(spec: FormatSpec, tokenizer) -> list[str]:
