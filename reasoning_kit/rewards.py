@@ -186,30 +186,27 @@ class FormatApprox(Reward):
     name = "format_approx"
 
     def score(self, batch, prompts, kwargs):
-        cfg = self.cfg
-        r0 = self.ctx.tags[0]
-        ok, bad = cfg.format_tag_ok, cfg.format_tag_bad
+        spec, r0 = self.ctx.spec, self.ctx.tags[0]
+        ok, bad = self.cfg.format_tag_ok, self.cfg.format_tag_bad
+        conversational = r0 in spec.generation_prompt  # the chat template adds the start tag
+        n_prompts = len(prompts)
         out = []
         for i, (text, check) in enumerate(zip(batch.texts, batch.checks)):
             text = text or ""
-            n_r0, *counts = tag_counts(self.ctx.spec, text, check)  # from the validator's markers
+            n_r0, *counts = tag_counts(spec, text, check)  # from the validator's markers
             total = 0  # summed in tag order, as sum() would
             for n in counts:
                 total += ok if n == 1 else bad
-            if self._prompt_holds_start(prompts[i] if i < len(prompts) else None):
+            prompt = prompts[i] if i < n_prompts else None
+            # A standard prompt is the text the model continues; any other is conversational.
+            if prompt.rstrip().endswith(r0) if isinstance(prompt, str) else conversational:
                 # The generation prompt already opened the block; the completion may repeat it once
                 # at its very start (the validator accepts that), anywhere else it is a stray tag.
-                total += cfg.format_tag_bad if n_r0 - text.startswith(r0) > 0 else 0.0
+                total += bad if n_r0 - text.startswith(r0) > 0 else 0.0
             else:
-                total += cfg.format_tag_ok if n_r0 == 1 else cfg.format_tag_bad
+                total += ok if n_r0 == 1 else bad
             out.append(total)
         return out
-
-    def _prompt_holds_start(self, prompt: object) -> bool:
-        r0 = self.ctx.tags[0]
-        if isinstance(prompt, str):  # a standard prompt: the text the model continues
-            return prompt.rstrip().endswith(r0)
-        return r0 in self.ctx.spec.generation_prompt  # conversational: the chat template adds it
 
 
 class AnswerReward(Reward):
@@ -237,14 +234,12 @@ class AnswerReward(Reward):
                 out.append(cfg.answer_exact)
             elif v.correct:
                 out.append(cfg.answer_stripped)
+            elif v.within(_TENTH):  # never for a gold 0: only an exact match scores (no division)
+                out.append(cfg.answer_within_10pct)
+            elif v.within(_FIFTH):
+                out.append(cfg.answer_within_20pct)
             else:
-                rel = v.relative_error  # None for a gold 0: only an exact match scores (no division)
-                if rel is not None and rel <= _TENTH:
-                    out.append(cfg.answer_within_10pct)
-                elif rel is not None and rel <= _FIFTH:
-                    out.append(cfg.answer_within_20pct)
-                else:
-                    out.append(cfg.answer_wrong)
+                out.append(cfg.answer_wrong)
         log_metric = kwargs.get("log_metric")
         if self.cfg.log_error_codes and callable(log_metric):
             scorable = [v.correct for v in verdicts if v.gold_ok]
