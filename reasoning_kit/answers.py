@@ -54,6 +54,14 @@ class Verdict(NamedTuple):
             return None
         return abs(self.answer_value - self.gold_value) / abs(self.gold_value)
 
+    def within(self, bound: Fraction) -> bool:
+        """``relative_error <= bound`` (False where it is None), in integers: no Fraction is built."""
+        a, g = self.answer_value, self.gold_value
+        if a is None or g is None or g == 0:
+            return False
+        diff = abs(a.numerator * g.denominator - g.numerator * a.denominator)  # |a - g| * a.den * g.den
+        return diff * bound.denominator <= bound.numerator * abs(g.numerator) * a.denominator
+
 
 def parse_number(text: object, *, allow_percent: bool = False, allow_fraction: bool = False) -> Fraction | None:
     """A number as an exact Fraction (``"1,000"`` -> 1000, ``"2.50"`` -> 5/2), or None.
@@ -87,6 +95,8 @@ def _parse_str(text: str, allow_percent: bool, allow_fraction: bool) -> Fraction
         s = s[:-1].rstrip()
     if _NUMBER_RE.fullmatch(s):
         whole, _, decimals = s.replace(",", "").partition(".")
+        if not decimals:  # an integer (the usual answer): Fraction's fast path, no gcd
+            return Fraction(int(whole))
         return Fraction(int(whole + decimals), 10 ** len(decimals))  # int() keeps the sign; faster than Fraction(str)
     if allow_fraction and (m := _FRACTION_RE.fullmatch(s)):
         numerator, denominator = int(m.group(1)), int(m.group(2))

@@ -4,7 +4,9 @@
 end-of-sequence string, with positions) and says what is wrong, in text order where it can:
 each :class:`Issue` carries a stable code (``reasoning_kit.validator.CODES``), a message and
 the character span. ``reasoning_kit.validator`` calls it only when a result's ``errors`` are
-first read, and only for outputs its verdict found invalid.
+first read, and only for outputs its verdict found invalid. :func:`quick_codes` gives the same
+codes without messages or spans for the usual broken shapes, straight from the validator's cut
+of the completion (what ``Validation.codes`` reads first).
 
 Not handled: deciding validity (the validator's verdict does that; this module assumes the
 completion is invalid) or transcripts (the validator shifts spans to the full text).
@@ -198,15 +200,86 @@ def _any_case_of(tags: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(tag) for tag in tags), re.IGNORECASE)
 
 
+_MISSING = frozenset({"truncated", "missing_reasoning_end", "missing_solution_start", "missing_solution_end"})
+
+
 def _case_hints(sc: Scan, out: list[Issue], add) -> None:
     """If a tag is missing but appears with other letter case, say so."""
-    if not any(e.code in {"truncated", "missing_reasoning_end", "missing_solution_start", "missing_solution_end"} for e in out):
+    if not any(e.code in _MISSING for e in out):
         return
-    missing = tuple(tag for tag in sc.spec.tag_list if tag.lower() != tag.upper() and not sc.at[tag])
-    if len(missing) > 1 and _any_case_of(missing).search(sc.text) is None:
-        return  # one pass tells that none of them is there in any case (the usual answer)
-    for tag in missing:
-        found = _any_case(tag).search(sc.text)
-        if found:
-            i, j = found.span()
-            add("tag_case_mismatch", f"found {found.group()!r}; tags are case-sensitive: write {_q(tag)}", i, j)
+    for tag, found in _case_variants(sc.spec, sc.text, lambda tag: bool(sc.at[tag])):
+        i, j = found.span()
+        add("tag_case_mismatch", f"found {found.group()!r}; tags are case-sensitive: write {_q(tag)}", i, j)
+
+
+def _case_variants(spec: FormatSpec, text: str, present) -> list[tuple[str, re.Match]]:
+    """Each tag (with letters) that ``present(tag)`` says is absent, paired with its first other-case match."""
+    missing = tuple(tag for tag in spec.tag_list if tag.lower() != tag.upper() and not present(tag))
+    if len(missing) > 1 and _any_case_of(missing).search(text) is None:
+        return []  # one pass tells that none of them is there in any case (the usual answer)
+    return [(tag, found) for tag in missing if (found := _any_case(tag).search(text)) is not None]
+
+
+def quick_codes(spec: FormatSpec, c: str, cut: tuple[int, int, list[str]]) -> tuple[str, ...] | None:
+    """The codes :func:`diagnose` gives an invalid completion, read off the validator's cut, or None.
+
+    ``cut`` is ``(p, offset, parts)`` (``reasoning_kit.validator``): the completion after an
+    optional reasoning start tag at offset 0 (``p`` its length) cut at every marker. For the
+    usual broken shapes the markers alone decide the codes, without messages, spans or a
+    :class:`Scan`: no marker at all (empty, or truncated in the reasoning); a non-empty
+    reasoning block, then only the solution start tag (truncated inside the solution block, no
+    end-of-sequence) or one closed solution block followed by anything (a bad answer, text
+    between the blocks, trailing text, a second block, EOS rules). Every other shape gives
+    None: call :func:`diagnose`. ``tests/test_validator_fast.py`` holds the result to
+    :func:`diagnose`'s codes, in order, for every input it generates.
+    """
+    p, offset, parts = cut
+    n = len(parts) >> 1
+    r0, r1, s0, s1 = spec.tag_list
+    if n == 0:  # no marker after [R0]
+        if p == 0 and not _NON_SPACE.search(c):
+            return ("empty",)
+        return _with_case_hints(spec, c, ("truncated",), lambda tag: tag == r0 and p > 0)
+    reasoning_end = offset + len(parts[0])
+    if parts[1] != r1 or n < 2 or parts[3] != s0 or not _NON_SPACE.search(c, p, reasoning_end):
+        return None  # not a non-empty reasoning block closed, then a solution block opened
+    codes = [] if _blank(parts[2]) else ["text_between_blocks"]
+    if n == 2:  # R1 S0, then the end: no tag and no EOS after the solution start
+        codes.append("truncated")
+        return _with_case_hints(spec, c, tuple(codes), lambda tag: tag != s1 and (tag != r0 or p > 0))
+    if parts[5] != s1:
+        return None
+    raw = parts[4].strip()
+    if not raw:
+        codes.append("empty_answer")
+    elif not _answer_ok(spec, raw):
+        codes.append("answer_not_a_number")
+    # After the solution block (the markers after it: found[3:], the gap right after it: parts[6]).
+    if not _blank(parts[6]):
+        codes.append("trailing_text")
+    after = parts[7::2]
+    if after:
+        eos = spec.eos
+        tags_after = [m for m in after if m not in eos]
+        if tags_after:  # a second block
+            codes.append("duplicate_block")
+        n_eos = len(after) - len(tags_after)
+        if n_eos > 1:
+            codes.append("multiple_eos")
+        if n_eos and not tags_after:  # only EOS strings after the block, the first at parts[7]
+            rest = "".join(parts[8:])
+            for x in eos:  # as diagnose reads it: every EOS blanked out
+                rest = rest.replace(x, " " * len(x))
+            if not _blank(rest):
+                codes.append("text_after_eos")
+    return tuple(codes) if codes else None
+
+
+def _blank(s: str) -> bool:
+    """Empty or whitespace (``str.isspace`` is the regex's ``\\s`` and what ``str.strip`` strips)."""
+    return not s or s.isspace()
+
+
+def _with_case_hints(spec: FormatSpec, c: str, codes: tuple[str, ...], present) -> tuple[str, ...]:
+    hints = _case_variants(spec, c, present)
+    return codes + ("tag_case_mismatch",) * len(hints) if hints else codes

@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections import Counter
 from fractions import Fraction
+from operator import is_
 
 from .answers import Verdict, compare, raw_answer
 from .completions import completion_text
@@ -93,7 +93,7 @@ class _Batch:
 
 
 def _same_items(a, b) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    return len(a) == len(b) and all(map(is_, a, b))  # item by item identity, in C
 
 
 class _Context:
@@ -186,27 +186,27 @@ class FormatApprox(Reward):
     name = "format_approx"
 
     def score(self, batch, prompts, kwargs):
-        cfg = self.cfg
-        r0 = self.ctx.tags[0]
+        spec, r0 = self.ctx.spec, self.ctx.tags[0]
+        ok, bad = self.cfg.format_tag_ok, self.cfg.format_tag_bad
+        conversational = r0 in spec.generation_prompt  # the chat template adds the start tag
+        n_prompts = len(prompts)
         out = []
         for i, (text, check) in enumerate(zip(batch.texts, batch.checks)):
             text = text or ""
-            n_r0, *counts = tag_counts(self.ctx.spec, text, check)  # from the validator's markers
-            total = sum(cfg.format_tag_ok if n == 1 else cfg.format_tag_bad for n in counts)
-            if self._prompt_holds_start(prompts[i] if i < len(prompts) else None):
+            n_r0, *counts = tag_counts(spec, text, check)  # from the validator's markers
+            total = 0  # summed in tag order, as sum() would
+            for n in counts:
+                total += ok if n == 1 else bad
+            prompt = prompts[i] if i < n_prompts else None
+            # A standard prompt is the text the model continues; any other is conversational.
+            if prompt.rstrip().endswith(r0) if isinstance(prompt, str) else conversational:
                 # The generation prompt already opened the block; the completion may repeat it once
                 # at its very start (the validator accepts that), anywhere else it is a stray tag.
-                total += cfg.format_tag_bad if n_r0 - text.startswith(r0) > 0 else 0.0
+                total += bad if n_r0 - text.startswith(r0) > 0 else 0.0
             else:
-                total += cfg.format_tag_ok if n_r0 == 1 else cfg.format_tag_bad
+                total += ok if n_r0 == 1 else bad
             out.append(total)
         return out
-
-    def _prompt_holds_start(self, prompt: object) -> bool:
-        r0 = self.ctx.tags[0]
-        if isinstance(prompt, str):  # a standard prompt: the text the model continues
-            return prompt.rstrip().endswith(r0)
-        return r0 in self.ctx.spec.generation_prompt  # conversational: the chat template adds it
 
 
 class AnswerReward(Reward):
@@ -224,7 +224,8 @@ class AnswerReward(Reward):
     def score(self, batch, prompts, kwargs):
         cfg = self.cfg
         out: list[float | None] = []
-        for check, v in zip(batch.checks, self.verdicts(batch, kwargs)):
+        verdicts = self.verdicts(batch, kwargs)
+        for check, v in zip(batch.checks, verdicts):
             if not v.gold_ok:
                 out.append(None)
             elif check.answer is None:
@@ -233,17 +234,15 @@ class AnswerReward(Reward):
                 out.append(cfg.answer_exact)
             elif v.correct:
                 out.append(cfg.answer_stripped)
+            elif v.within(_TENTH):  # never for a gold 0: only an exact match scores (no division)
+                out.append(cfg.answer_within_10pct)
+            elif v.within(_FIFTH):
+                out.append(cfg.answer_within_20pct)
             else:
-                rel = v.relative_error  # None for a gold 0: only an exact match scores (no division)
-                if rel is not None and rel <= _TENTH:
-                    out.append(cfg.answer_within_10pct)
-                elif rel is not None and rel <= _FIFTH:
-                    out.append(cfg.answer_within_20pct)
-                else:
-                    out.append(cfg.answer_wrong)
+                out.append(cfg.answer_wrong)
         log_metric = kwargs.get("log_metric")
         if self.cfg.log_error_codes and callable(log_metric):
-            scorable = [v.correct for v in self.verdicts(batch, kwargs) if v.gold_ok]
+            scorable = [v.correct for v in verdicts if v.gold_ok]
             log_metric("answer/unscorable_gold", float(len(out) - len(scorable)))
             if scorable:
                 log_metric("answer/correct_fraction", sum(scorable) / len(scorable))
@@ -351,19 +350,30 @@ REWARDS: dict[str, type[Reward]] = {
 assert tuple(REWARDS) == REWARD_NAMES
 
 
+_METRICS = tuple((code, f"format_errors/{code}") for code in CODES)  # every code, in CODES order
+
+
 def _log_codes(checks: list[Validation], log_metric, log_extra) -> None:
-    """Per-error-code counts of the batch (every code, zeros included, so averages stay fair)."""
+    """Per-error-code counts of the batch (every code, zeros included, so averages stay fair).
+
+    Reads ``Validation.codes``: the usual broken shapes are read off the validator's cut,
+    the rest diagnosed (once each); no message or span is built for the counts.
+    """
     if not (callable(log_metric) or callable(log_extra)):
         return  # nothing to log to (not called by TRL): no diagnosis
-    codes = [c.codes for c in checks]  # diagnoses the invalid completions (once each)
+    codes = [c.codes for c in checks]
     if callable(log_metric):
-        counts = Counter(code for found in codes if found for code in set(found))
-        for code in CODES:
-            log_metric(f"format_errors/{code}", float(counts[code]))
+        counts = dict.fromkeys(CODES, 0)
+        for found in codes:
+            if found:
+                for code in found if len(found) == 1 else set(found):  # an output counts once per code
+                    counts[code] += 1
+        for code, name in _METRICS:
+            log_metric(name, float(counts[code]))
         if checks:
-            log_metric("format/valid_fraction", sum(c.valid for c in checks) / len(checks))
+            log_metric("format/valid_fraction", [c.valid for c in checks].count(True) / len(checks))
     if callable(log_extra):
-        log_extra("format_errors", [",".join(found) for found in codes])
+        log_extra("format_errors", [",".join(found) if found else "" for found in codes])
 
 
 def check_tokenizer(spec: FormatSpec, tokenizer) -> list[str]:

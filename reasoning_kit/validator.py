@@ -18,10 +18,14 @@ Cost: one cut of the completion at its markers (``reasoning_kit.markers.split``:
 pass to the first marker, then ``re.split`` on the short tail, at most a few more markers
 than a valid output holds) decides the verdict, the reasoning, the answer and the EOS, with
 a few checks on the short gaps between markers; the reasoning is only cut out of the text
-when read. The diagnosis (error codes and spans) runs only when ``errors`` or ``codes`` is
-first read, from the same cut, so a reward that only needs the verdict and the answer never
-pays for it. Property tests (``tests/test_validator_fast.py``) hold the verdict and fields to
-the reward regex and every field, code and span to the validator before these speed-ups.
+when read. The diagnosis (error codes and spans) runs only when ``errors`` is first read,
+from the same cut, so a reward that only needs the verdict and the answer never pays for it;
+``codes`` read first comes straight off the cut for the usual broken shapes (no marker,
+truncated in the solution block, one closed solution block then anything:
+``diagnosis.quick_codes``), without messages or spans: what the per-code counts the rewards
+log in training read. Property tests (``tests/test_validator_fast.py``) hold the verdict and
+fields to the reward regex, every field, code and span to the validator before these
+speed-ups, and ``codes`` read first to the full diagnosis's codes.
 Not handled: comparing answers (``reasoning_kit.answers``) or tokenizer effects.
 """
 
@@ -30,7 +34,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict
 
-from .diagnosis import Issue, diagnose
+from .diagnosis import Issue, _blank, diagnose, quick_codes
 from .markers import HOPS as _HOPS  # noqa: F401  (tests/test_properties.py reaches the scan through here)
 from .markers import Scan as _Scan
 from .markers import marker_regex, positions, splitter
@@ -76,7 +80,7 @@ class Validation:
     and ``reasoning`` is cut out of the text the first time it is read.
     """
 
-    __slots__ = ("valid", "_reasoning", "answer", "start", "eos", "_errors", "_pending")
+    __slots__ = ("valid", "_reasoning", "answer", "start", "eos", "_errors", "_pending", "_codes")
 
     def __init__(self, valid: bool, reasoning: str | None, answer: str | None, errors: tuple[Issue, ...] = (),
                  start: int = 0, eos: str | None = None):
@@ -87,6 +91,7 @@ class Validation:
         _set(self, "eos", eos)
         _set(self, "_errors", tuple(errors))  # None: not diagnosed yet
         _set(self, "_pending", None)  # (spec, completion, cut) that validate read it from
+        _set(self, "_codes", None)  # the codes, once read
 
     @property
     def reasoning(self) -> str | None:
@@ -113,7 +118,17 @@ class Validation:
 
     @property
     def codes(self) -> tuple[str, ...]:
-        return tuple(e.code for e in self.errors)
+        """The error codes, in order: read off the validator's cut for the usual broken shapes
+        (``diagnosis.quick_codes``, no messages or spans built), else from :attr:`errors`."""
+        codes = self._codes
+        if codes is None:
+            if self._errors is None and self._pending[2] is not None:
+                spec, text, cut = self._pending
+                codes = quick_codes(spec, text, cut)
+            if codes is None:
+                codes = tuple(e.code for e in self.errors)
+            _set(self, "_codes", codes)
+        return codes
 
     def _fields(self) -> tuple:
         return (self.valid, self.reasoning, self.answer, self.errors, self.start, self.eos)
@@ -156,11 +171,6 @@ class _Unsealed(Validation):
 
 _NON_SPACE = re.compile(r"\S")
 _MOST = 8  # markers the verdict cuts out; a valid output holds at most 5 (R0 R1 S0 S1 EOS)
-
-
-def _blank(s: str) -> bool:
-    """Empty or whitespace (``str.isspace`` is the regex's ``\\s`` and what ``str.strip`` strips)."""
-    return not s or s.isspace()
 
 
 class _Reader:
@@ -296,7 +306,7 @@ def validate(spec: FormatSpec, text: object, *, transcript: bool | None = None) 
     # Built as an _Unsealed (plain slot writes), then made a Validation: the hot path.
     result = _new(_Unsealed)
     result.valid, result._reasoning, result.answer, result.start, result.eos = valid, reasoning, answer, base, eos
-    result._errors = () if valid else None  # None: diagnosed when first read
+    result._errors = result._codes = () if valid else None  # None: diagnosed when first read
     result._pending = (spec, c, cut)  # what the diagnosis and tag_counts read
     result.__class__ = Validation
     return result

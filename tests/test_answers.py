@@ -6,6 +6,8 @@ import time
 from fractions import Fraction
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from reasoning_kit import answers, math_check
 from reasoning_kit.answers import extract, is_correct, parse_gold
@@ -204,3 +206,13 @@ class TestCompare:
     ])
     def test_relative_error(self, answer, gold, expected):
         assert answers.compare(SPEC, answer, gold).relative_error == expected
+
+    @given(st.one_of(st.none(), st.fractions()), st.one_of(st.none(), st.fractions()),
+           st.sampled_from([Fraction(0), Fraction(1, 10), Fraction(2, 10), Fraction(1), Fraction(-1, 10)]))
+    @example(answer=Fraction(110), gold=Fraction(100), bound=Fraction(1, 10))  # exactly on the bound
+    @example(answer=Fraction(-90), gold=Fraction(-100), bound=Fraction(1, 10))
+    @example(answer=Fraction(1), gold=Fraction(0), bound=Fraction(1))  # gold 0: never within
+    def test_within_is_the_relative_error_compared(self, answer, gold, bound):
+        v = answers.Verdict(True, False, False, answer, gold)
+        rel = v.relative_error
+        assert v.within(bound) == (rel is not None and rel <= bound)

@@ -330,6 +330,22 @@ class TestLogMetric:
         assert set(logged) == {f"format_errors/{c}" for c in CODES} | {"format/valid_fraction"}
         assert extra == {"format_errors": ["", "truncated", "trailing_text", "empty", "trailing_text"]}
 
+    @pytest.mark.parametrize("seed", [0, 1])
+    def test_counts_equal_the_full_diagnosis(self, seed):
+        """What TRL logs (codes read off the cut where they can be) is what the full diagnosis says."""
+        from tests.test_validator_fast import corpus as broken_and_valid
+
+        batch = broken_and_valid(SPEC, 96, seed=seed)  # every kind, valid and broken, some mutated
+        logged, extra = {}, {}
+        rewards.build(SPEC)[0](completions=batch, answer=["4"] * len(batch), log_metric=logged.__setitem__,
+                               log_extra=extra.__setitem__)
+        full = [tuple(e.code for e in validate(SPEC, t, transcript=False).errors) for t in batch]
+        assert extra == {"format_errors": [",".join(codes) for codes in full]}
+        for code in CODES:
+            assert logged[f"format_errors/{code}"] == sum(code in codes for codes in full), code
+        assert logged["format/valid_fraction"] == sum(not codes for codes in full) / len(batch)
+        assert 0 < logged["format/valid_fraction"] < 1
+
     def test_only_the_first_reward_logs_codes(self):
         names = []
         for f in FUNCS[1:]:

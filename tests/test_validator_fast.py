@@ -16,6 +16,11 @@ and nested tags, EOS strings inside blocks, case variants, partial tags, Unicode
 and characters, empty strings, more markers than the cut reads, and random specs (markers
 with different first characters, tags that overlap themselves). ``tag_counts`` must equal
 ``str.count`` on all of them.
+
+``Validation.codes`` read before ``errors`` takes the codes-only path
+(``diagnosis.quick_codes``: the usual broken shapes read off the cut, no messages or spans);
+on every input above it must give the full diagnosis's codes, in order, and the frozen
+validator's. ``TestQuickCodes`` checks that the shapes the reward benchmark logs do take it.
 """
 
 from __future__ import annotations
@@ -31,10 +36,12 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from reasoning_kit.markers import occurrences, split
+from reasoning_kit.diagnosis import diagnose, quick_codes
+from reasoning_kit.markers import Scan, occurrences, split
 from reasoning_kit.regex import compile_reward_regex
 from reasoning_kit.spec import load_spec, parse_spec
-from reasoning_kit.validator import _MOST, Validation, tag_counts, validate
+from reasoning_kit.validator import _MOST, Validation, _reader, tag_counts, validate
+from tests import validator_before as before
 from tests.test_properties import META, mutate, specs, valid_completions
 from tests.test_validator_speedup import same
 
@@ -48,6 +55,7 @@ KINDS = ["valid", "valid_eos", "valid_start", "valid_spaces", "trailing", "missi
 
 def check(spec, text: str) -> None:
     """The result equals the reward regex's reading (valid outputs) and the frozen validator's (all)."""
+    same_codes(spec, text, transcript=False)
     result = validate(spec, text, transcript=False)
     match = compile_reward_regex(spec).fullmatch(text)
     assert result.valid == (match is not None), text
@@ -57,6 +65,17 @@ def check(spec, text: str) -> None:
         assert result.eos == next((e for e in spec.eos if e in after), None)
     assert tag_counts(spec, text, result) == [text.count(t) for t in spec.tag_list]
     same(spec, text)
+
+
+def same_codes(spec, text: str, transcript: bool | None) -> None:
+    """``codes`` read first (the codes-only path) equals the full diagnosis's codes and the frozen validator's."""
+    quick = validate(spec, text, transcript=transcript).codes
+    full = tuple(e.code for e in validate(spec, text, transcript=transcript).errors)
+    assert quick == full == before.validate(spec, text, transcript=transcript).codes, text
+    valid, _, _, _, cut = _reader(spec).read(text)
+    if not valid and cut is not None:  # quick_codes itself, where it answers, against diagnose on the same text
+        answer = quick_codes(spec, text, cut)
+        assert answer is None or answer == tuple(e.code for e in diagnose(Scan(spec, text))), text
 
 
 @lru_cache(maxsize=1)
@@ -126,6 +145,7 @@ class TestCorpus:
         for text in corpus(WORKING_OUT, 2 * len(KINDS), seed=3):
             for transcript in (None, True):
                 same(WORKING_OUT, WORKING_OUT.system_prompt + WORKING_OUT.eos[0] + text, transcript)
+                same_codes(WORKING_OUT, WORKING_OUT.system_prompt + WORKING_OUT.eos[0] + text, transcript)
 
 
 def odd_atoms(spec) -> list[str]:
@@ -229,3 +249,52 @@ class TestResultObject:
         other = "<SOLUTION><SOLUTION>"
         assert tag_counts(WORKING_OUT, other, result) == [0, 0, 2, 0]
         assert tag_counts(WORKING_OUT, other) == [0, 0, 2, 0]
+
+
+class TestQuickCodes:
+    """The broken shapes GRPO logs most read their codes off the cut (and say what ``diagnose`` says)."""
+
+    R0, R1, S0, S1 = WORKING_OUT.tag_list
+    EOS = WORKING_OUT.eos[0]
+    BODY = f"I add 2 and 2.{R1}\n{S0}4{S1}"
+    SHAPES = {
+        "empty": ("  \n", ("empty",)),
+        "truncated": ("I add 2 and", ("truncated",)),
+        "truncated_after_start": (f"{R0}I add 2 and", ("truncated",)),
+        "truncated_case": ("I add.<solution>4", ("truncated", "tag_case_mismatch")),
+        "truncated_in_solution": (f"I add.{R1}{S0}4", ("truncated",)),
+        "trailing_text": (BODY + "\nHope this helps!", ("trailing_text",)),
+        "trailing_then_eos": (BODY + " Done." + EOS + " more", ("trailing_text", "text_after_eos")),
+        "text_after_eos": (BODY + EOS + "\nUser: thanks", ("text_after_eos",)),
+        "multiple_eos": (BODY + EOS + EOS, ("multiple_eos",)),
+        "duplicate_block": (BODY + f"{S0}4{S1}", ("duplicate_block",)),
+        "answer_not_a_number": (f"I add.{R1}{S0}4 dollars{S1}{EOS}", ("answer_not_a_number",)),
+        "empty_answer": (f"I add.{R1}{S0} {S1}", ("empty_answer",)),
+        "text_between_blocks": (f"I add.{R1}So:{S0}4{S1}", ("text_between_blocks",)),
+    }
+
+    @pytest.mark.parametrize("name", list(SHAPES))
+    def test_shape_takes_the_quick_path(self, name):
+        text, codes = self.SHAPES[name]
+        valid, _, _, _, cut = _reader(WORKING_OUT).read(text)
+        assert not valid and cut is not None
+        assert quick_codes(WORKING_OUT, text, cut) == codes
+        assert tuple(e.code for e in diagnose(Scan(WORKING_OUT, text))) == codes
+        assert validate(WORKING_OUT, text, transcript=False).codes == codes
+
+    @pytest.mark.parametrize("text", [
+        "I add.<end_working_out>4",  # no solution block: diagnosed in full
+        "<end_working_out><SOLUTION>4</SOLUTION>",  # empty reasoning
+        "I add.<SOLUTION>4</SOLUTION>",  # no reasoning end
+    ])
+    def test_other_shapes_are_left_to_the_diagnosis(self, text):
+        valid, _, _, _, cut = _reader(WORKING_OUT).read(text)
+        assert quick_codes(WORKING_OUT, text, cut) is None
+        assert validate(WORKING_OUT, text, transcript=False).codes == tuple(e.code for e in diagnose(Scan(WORKING_OUT, text)))
+
+    def test_codes_read_first_leave_errors_whole(self):
+        text = self.BODY + "\nHope this helps!"
+        result = validate(WORKING_OUT, text, transcript=False)
+        assert result.codes == ("trailing_text",)
+        assert result.to_dict()["errors"] == before.validate(WORKING_OUT, text, transcript=False).to_dict()["errors"]
+        assert result == validate(WORKING_OUT, text, transcript=False)
