@@ -102,13 +102,8 @@ def diagnose(sc: Scan) -> list[Issue]:
         if r1_pos != -1:
             between = c[after_r1:s0_pos]
             if between.strip():
-                lead = len(between) - len(between.lstrip())
-                add(
-                    "text_between_blocks",
-                    f"text between {_q(r1)} and {_q(s0)} (only whitespace may stand there)",
-                    after_r1 + lead,
-                    after_r1 + len(between.rstrip()),
-                )
+                add("text_between_blocks", f"text between {_q(r1)} and {_q(s0)} (only whitespace may stand there)",
+                    *_stripped_span(between, after_r1))
         k = s0_pos + len(s0)
         s1_pos = sc.find(s1, k)
         if s1_pos == -1:
@@ -126,13 +121,8 @@ def diagnose(sc: Scan) -> list[Issue]:
             elif not raw.strip():
                 add("empty_answer", "the solution block is empty", k, s1_pos)
             elif not _answer_ok(spec, raw.strip()):
-                lead = len(raw) - len(raw.lstrip())
-                add(
-                    "answer_not_a_number",
-                    f"answer {raw.strip()[:40]!r} is not one number (like 17, -3, 2.5 or 1,000)",
-                    k + lead,
-                    k + len(raw.rstrip()),
-                )
+                add("answer_not_a_number", f"answer {raw.strip()[:40]!r} is not one number (like 17, -3, 2.5 or 1,000)",
+                    *_stripped_span(raw, k))
             _diagnose_tail(spec, sc, c, end_of_structure, add)
     elif r1_pos == -1 and sc.find(s1) != -1:
         i = sc.find(s1)
@@ -171,8 +161,7 @@ def _diagnose_tail(spec: FormatSpec, sc: Scan, c: str, t: int, add) -> None:
     stop = min(i for i in (dup, eos_pos, n) if i != -1)
     gap = c[t:stop]
     if gap.strip():
-        lead = len(gap) - len(gap.lstrip())
-        add("trailing_text", "text after the solution block", t + lead, t + len(gap.rstrip()))
+        add("trailing_text", "text after the solution block", *_stripped_span(gap, t))
     if dup != -1:
         last = sc.last_end(spec.tag_list)
         add("duplicate_block", f"{_q(tag)} after the solution block (a second block)", dup, max(last, dup + len(tag)))
@@ -186,8 +175,12 @@ def _diagnose_tail(spec: FormatSpec, sc: Scan, c: str, t: int, add) -> None:
         for x in spec.eos:
             rest = rest.replace(x, " " * len(x))
         if dup == -1 and rest.strip():
-            lead = len(rest) - len(rest.lstrip())
-            add("text_after_eos", f"text after {_q(eos_str)}", after + lead, after + len(rest.rstrip()))
+            add("text_after_eos", f"text after {_q(eos_str)}", *_stripped_span(rest, after))
+
+
+def _stripped_span(text: str, offset: int) -> tuple[int, int]:
+    """Start and end, in the whole output, of ``text`` (found at ``offset``) without its surrounding whitespace."""
+    return offset + len(text) - len(text.lstrip()), offset + len(text.rstrip())
 
 
 @lru_cache(maxsize=256)
