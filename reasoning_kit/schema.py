@@ -25,6 +25,7 @@ dataclasses and presets. It does not handle arbitrary unions or mappings of free
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import re
 import types
@@ -233,7 +234,9 @@ def build(cls: type, table: Any, prefix: str, problems: list[Problem], lines: Li
         if key not in fields:
             known = ", ".join(sorted(fields))
             dotted = f"{prefix}.{key}" if prefix else key
-            problems.append(Problem(dotted, f"unknown key (known keys: {known})", lines.line(dotted)))
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(Problem(dotted, f"unknown key ({hint}known keys: {known})", lines.line(dotted)))
             ok = False
     values: dict[str, Any] = {}
     for name, f in fields.items():

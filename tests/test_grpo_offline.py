@@ -22,16 +22,33 @@ class TestPreset:
         assert cfg.eval_limit >= 300 and cfg.num_generations >= 8
         assert resolve_config(SPEC.grpo, {}).dataset == SPEC.grpo.dataset  # without --offline: the [grpo] table
 
-    def test_the_missing_sft_adapter_is_trained_with_the_grpo_backend(self, tmp_path):
+    def test_the_missing_sft_adapter_is_trained_with_the_grpo_backend(self, tmp_path, monkeypatch):
         from harness.grpo.cli import offline_sft_config
 
-        cfg = resolve_config(SPEC.grpo, {"adapter": str(tmp_path / "none" / "adapter")}, offline=True)
+        monkeypatch.chdir(tmp_path)
+        cfg = resolve_config(SPEC.grpo, {}, offline=True, spec_name=SPEC.name)  # the preset's own adapter path
         sft = offline_sft_config(SPEC, cfg, "my-model")
-        assert (sft.backend, sft.model, sft.output_dir) == (cfg.backend, "my-model", str(tmp_path / "none"))
+        assert (sft.backend, sft.model, sft.output_dir) == (cfg.backend, "my-model", "outputs/working_out-offline")
         assert sft.max_steps == SPEC.train.offline["max_steps"]  # the train --offline preset
-        (tmp_path / "none" / "adapter").mkdir(parents=True)
-        (tmp_path / "none" / "adapter" / "adapter_config.json").write_text("{}")
+        (tmp_path / cfg.adapter).mkdir(parents=True)
+        (tmp_path / cfg.adapter / "adapter_config.json").write_text("{}")
         assert offline_sft_config(SPEC, cfg, None) is None  # there: nothing to train
+
+    def test_a_missing_adapter_the_user_named_is_an_error_not_an_sft_run(self, tmp_path, monkeypatch):
+        import pytest
+
+        from harness.grpo import GRPOError
+        from harness.grpo.cli import offline_sft_config
+
+        monkeypatch.chdir(tmp_path)
+        cfg = resolve_config(SPEC.grpo, {"adapter": "outputs/working_out-offlin/adapter"}, offline=True,
+                             spec_name=SPEC.name)
+        with pytest.raises(GRPOError, match=r"no adapter at outputs/working_out-offlin/adapter .*only at its own "
+                                            r"path, outputs/working_out-offline/adapter"):
+            offline_sft_config(SPEC, cfg, None)
+        result = CliRunner().invoke(main, ["grpo", "--offline", "--adapter", "outputs/working_out-offlin/adapter"])
+        assert result.exit_code == 2 and "no adapter at" in result.output.strip().splitlines()[-1]
+        assert list(tmp_path.iterdir()) == []  # nothing written
 
     def test_set_reaches_the_preset(self):
         cfg = resolve_config(SPEC.grpo, {"offline.max_steps": 7, "learning_rate": 2e-5}, offline=True)

@@ -67,7 +67,7 @@ class TestUnknownKeysAndTypes:
         text = WORKING_OUT.replace('kind = "number"', 'kind = "number"\nkinds = "text"')
         line = text.splitlines().index('kinds = "text"') + 1
         assert problems_of(text) == [
-            f"answer.kinds (line {line}): unknown key (known keys: allow_percent, case_sensitive, "
+            f"answer.kinds (line {line}): unknown key (did you mean 'kind'? known keys: allow_percent, case_sensitive, "
             "collapse_whitespace, column, kind, math_verify, math_verify_timeout)"
         ]
 

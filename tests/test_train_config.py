@@ -92,7 +92,7 @@ class TestOverrides:
         with pytest.raises(TrainError) as err:
             resolve_config(SPEC.train, {"lora_rank": 8, "lora_r": "big"})
         msg = str(err.value)
-        assert msg.startswith("invalid training option: train.lora_rank: unknown key (known keys: backend, ")
+        assert msg.startswith("invalid training option: train.lora_rank: unknown key (did you mean 'lora_r'? known keys: ")
         assert msg.endswith("; train.lora_r: must be an integer, got 'big'")
 
     def test_bad_choice(self):

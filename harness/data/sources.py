@@ -140,13 +140,16 @@ def check_split(dataset: str, split: str | None) -> None:
     if not split:
         return
     if arithmetic_split(dataset) is not None or dataset in BUILTIN:
-        what = "a built-in split"
+        name, colon, level = dataset.partition(":")
+        base = name.removesuffix("-test")
+        other = f"--dataset {base}{'-test' if split == 'test' else ''}{colon}{level}"
+        what, fix = "a built-in split", f"name the split in the dataset instead: {other}"
     elif not Path(dataset).expanduser().is_dir() and is_file_argument(dataset):
-        what = "one file, which holds one split"
+        what, fix = "one file, which holds one split", "drop --split"
     else:
         return
     raise DataError(f"split {split!r} given for {dataset!r}, {what}: splits apply to hub datasets and dataset "
-                    f"directories (drop the split)")
+                    f"directories ({fix})")
 
 
 def _arithmetic_source(dataset: str, split: str, level: int) -> Source:

@@ -96,6 +96,8 @@ def grpo_cmd(spec, model, adapter, dataset, limit, backend, max_steps, lr, num_g
 def offline_sft_config(spec, cfg, model: str | None):
     """The ``train --offline`` config that makes ``cfg.adapter`` when it is missing (None when it exists).
 
+    Only the preset's own adapter path is trained when missing; another missing path is a GRPOError.
+
     ``{name}`` in the preset's adapter path is the spec name; ``--model`` reaches the SFT run too.
     """
     from pathlib import Path
@@ -105,6 +107,12 @@ def offline_sft_config(spec, cfg, model: str | None):
     adapter = Path(cfg.adapter)
     if (adapter / "adapter_config.json").is_file():
         return None
+    preset = Path(str(spec.grpo.offline.as_dict().get("adapter", "")).replace("{name}", spec.name))
+    if adapter != preset:  # a path the user typed: a typo must not start a 6-minute SFT run into it
+        from . import GRPOError
+
+        raise GRPOError(f"no adapter at {cfg.adapter} (no adapter_config.json); --offline trains the missing SFT "
+                        f"adapter only at its own path, {preset}")
     # The SFT run uses GRPO's backend: in one process, importing Unsloth for SFT would patch TRL under a hf GRPO run.
     overrides = {"output_dir": str(adapter.parent), "backend": cfg.backend}
     if model:
