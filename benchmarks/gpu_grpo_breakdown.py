@@ -39,6 +39,9 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.gpu_train_throughput import BACKENDS, QWEN3_4B, TINY, make_model_dir  # noqa: E402
 
 PHASES = ("generation_s", "reward_s", "update_s")
+# The [grpo] keys that decide generation speed, recorded from each run's metrics.json (defaults change over time).
+CONFIG_KEYS = ("steps_per_generation", "merged_generation", "cache_implementation", "use_transformers_paged",
+               "per_device_train_batch_size", "num_generations", "max_completion_length", "gradient_checkpointing")
 
 
 def grpo_command(model_dir: Path, backend: str, out: Path, sets: list[str], args) -> list[str]:
@@ -101,7 +104,8 @@ def run_one(backend: str, sets: list[str], args, log_path: Path) -> dict:
             res |= {"timing": m.get("timing"), "steady": steady(m.get("curves") or [], m.get("global_step") or 0),
                     "seconds_per_step": m.get("seconds_per_step"), "steps": m.get("global_step"),
                     "peak_memory": m.get("peak_memory"), "device": m.get("device"), "backend_used": m.get("backend"),
-                    "backend_reason": m.get("backend_reason"), "data": m.get("data"), "notes": m.get("notes")}
+                    "backend_reason": m.get("backend_reason"), "data": m.get("data"), "notes": m.get("notes"),
+                    "config": {k: (m.get("config") or {}).get(k) for k in CONFIG_KEYS}}
     except subprocess.TimeoutExpired as e:
         log = e.stdout if isinstance(e.stdout, str) else (e.stdout or b"").decode(errors="replace")
         res["error"] = f"timeout after {args.run_timeout} s"
