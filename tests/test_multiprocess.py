@@ -84,14 +84,15 @@ def trained(workdir):
 
 @pytest.fixture(scope="module")
 def grpoed(trained, workdir):
-    """GRPO under ``torchrun``, 2 processes, 1 prompt x 2 generations per device, a new LoRA."""
+    """GRPO under ``torchrun``, 2 processes, 1 prompt x 2 generations per device, a new LoRA, merged generation."""
     out = workdir / "runs" / "grpo"
     proc = launch(
         ["-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port())],
         ["grpo", "--model", str(workdir / "model"), "--dataset", str(workdir / "data.jsonl"), "--backend", "hf",
          "--output", str(out), "--max-steps", "2", "--num-generations", "2", "--no-progress",
          "--set", "per_device_train_batch_size=1", "--set", "max_completion_length=12", "--set", 'optim="adamw_torch"',
-         "--set", "gradient_checkpointing=false", "--set", "sample_every=1", "--set", "save_steps=0"],
+         "--set", "gradient_checkpointing=false", "--set", "sample_every=1", "--set", "save_steps=0",
+         "--set", "merged_generation=true"],
     )
     return proc, out, json.loads((out / "metrics.json").read_text())
 
@@ -146,6 +147,7 @@ class TestGRPOUnderTorchrun:
         _, _, m = grpoed
         assert m["status"] == "completed" and m["world_size"] == 2
         assert [(r["rank"], r["steps_this_session"]) for r in m["ranks"]] == [(0, 2), (1, 2)]
+        assert m["merged_generation_syncs"] == 2  # rank 0 sampled from its merged copy once per step under DDP
 
     def test_global_batch_holds_both_ranks_prompt_groups(self, grpoed):
         _, out, m = grpoed
