@@ -205,9 +205,12 @@ def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, prog
     if failure:
         raise error(failure)
     work = Path(shared) if shared else out
+    from harness.train.callbacks import sigterm_exits
+
     try:
-        result = _train_and_save(recipe, name, why, backend, plan, work, out, notes, progress, callbacks, log,
-                                 started, main)
+        with sigterm_exits():  # SIGTERM unwinds through the except below: the staged run is removed
+            result = _train_and_save(recipe, name, why, backend, plan, work, out, notes, progress, callbacks, log,
+                                     started, main)
         if run_dir:
             run_dir.commit()
     except OSError as exc:

@@ -324,7 +324,7 @@ def _mark(path: Path, command: str, extra: list[str]) -> None:
 
 
 def remove_stale_runs(out: Path) -> list[Path]:
-    """Remove ``.NAME.new-PID-*`` run directories beside ``out`` whose process is gone (a run killed by SIGTERM/SIGKILL).
+    """Remove ``.NAME.new-PID-*`` run directories beside ``out`` whose process is gone (a run killed by SIGKILL, or by a SIGTERM outside train/grpo).
 
     Only directories holding this project's run mark are removed; returns them.
     """

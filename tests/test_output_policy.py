@@ -375,3 +375,29 @@ class TestStaleRunDirectories:
         foreign.mkdir()
         assert outputs.remove_stale_runs(out) == [dead]
         assert not dead.exists() and alive.is_dir() and foreign.is_dir()
+
+
+class TestTerminated:
+    def test_sigterm_removes_the_staged_run_and_leaves_the_old_one_whole(self, workdir, finished):
+        """A real SIGTERM to this process mid-training: SystemExit(143), the previous run untouched, nothing staged left."""
+        from transformers import TrainerCallback
+
+        class SigtermAt(TrainerCallback):
+            def on_step_end(self, args, state, control, **kw):
+                if state.global_step == 1:
+                    signal.raise_signal(signal.SIGTERM)
+
+        def unhandled(signum, frame):  # stands in for the default action (which would end pytest itself)
+            raise RuntimeError("SIGTERM reached the handler outside the run")
+
+        before = snapshot(finished.parent)
+        previous = signal.signal(signal.SIGTERM, unhandled)
+        try:
+            with pytest.raises(SystemExit) as exc:
+                train(SPEC, tiny_config(workdir, finished, max_steps=4), overwrite=True, progress=False,
+                      callbacks=(SigtermAt(),), log=quiet)
+            assert signal.getsignal(signal.SIGTERM) is unhandled  # the run's handler is put back
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+        assert exc.value.code == 143
+        assert snapshot(finished.parent) == before  # no .run.new-* left, the old run and the user's file as they were

@@ -8,9 +8,10 @@ growth and the first batches' loading make them slow: the figure to compare runs
 :class:`StopOnInterrupt` with :func:`sigint_saves` turns the first Ctrl-C (SIGINT) into "save
 a checkpoint when the current optimizer step ends, then stop", so the checkpoint is always
 consistent (weights, optimizer, scheduler, RNG and data position); a second Ctrl-C aborts at
-once. ``--resume`` continues from that checkpoint. Under several processes both callbacks agree
+once. :func:`sigterm_exits` turns SIGTERM (``kill``, ``timeout``, a scheduler) into ``SystemExit(143)``
+so the run's ``finally``/``except`` blocks remove what it staged instead of leaving it behind. ``--resume`` continues from that checkpoint. Under several processes both callbacks agree
 across ranks (``harness.ranks.any_rank``) so every rank stops at the same step. Not handled:
-SIGTERM/SIGKILL, crashes.
+SIGKILL, crashes (the next run into the same output removes their staged directory).
 """
 
 from __future__ import annotations
@@ -124,3 +125,20 @@ def sigint_saves(stop: StopOnInterrupt):
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def sigterm_exits():
+    """While active (main thread only), SIGTERM raises ``SystemExit(143)`` where the program is, as Ctrl-C would."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
