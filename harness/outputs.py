@@ -324,7 +324,9 @@ def _mark(path: Path, command: str, extra: list[str]) -> None:
 
 
 def remove_stale_runs(out: Path) -> list[Path]:
-    """Remove ``.NAME.new-PID-*`` run directories beside ``out`` whose process is gone (a run killed by SIGKILL, or by a SIGTERM outside train/grpo).
+    """Remove ``.NAME.new-PID-*`` run directories beside ``out`` whose process is gone.
+
+    They are left by a run killed by SIGKILL (train and grpo remove their own on SIGTERM).
 
     Only directories holding this project's run mark are removed; returns them.
     """
