@@ -89,3 +89,22 @@ def test_refused_where_it_cannot_run(peft_model):
     assert "fsdp" in fastgen.reason("hf", peft_model, "fsdp")
     assert "deepspeed" in fastgen.reason("hf", peft_model, "deepspeed")
     assert "no LoRA" in fastgen.reason("hf", peft_model.get_base_model(), "single")
+
+
+@pytest.mark.filterwarnings("ignore:.*tie:UserWarning", "ignore:.*tied:UserWarning")
+def test_modules_to_save_follow_too():
+    """A fully trained module (PEFT's modules_to_save, e.g. a resized lm_head) is copied at each sync."""
+    torch.manual_seed(0)
+    tok = make_tokenizer(SPEC, corpus(SPEC, 20))
+    model = peft.get_peft_model(make_model(tok), peft.LoraConfig(r=4, target_modules=["q_proj"],
+                                                                 modules_to_save=["lm_head"]))
+    gen = fastgen.MergedGenerator(model)
+    model.eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "modules_to_save" in name:
+                p.mul_(3.0)  # an update far beyond the tolerance
+    after = _logits(model, IDS)
+    assert not torch.allclose(_logits(gen.model, IDS), after, atol=1e-2)
+    gen.sync()
+    assert torch.allclose(_logits(gen.model, IDS), after, atol=1e-4)
