@@ -12,7 +12,10 @@ randomly initialised Qwen3-4B-shaped model of ``gpu_train_throughput.py``:
 - ``lora``: ``peft`` (a LoRA on the [train] target modules, unmerged, as TRL samples with the
   training model) or ``none`` (a plain model, as ``merged_generation`` samples);
 - ``sampling``: ``trl`` (do_sample, temperature 1, min_p 0.1, top_k 0: the [grpo] defaults) or
-  ``greedy``.
+  ``greedy``;
+- ``engine``: ``generate`` (``model.generate`` on a padded batch, TRL's default path) or ``paged``
+  (``model.generate_batch``: transformers' continuous batching with a paged cache and no padding,
+  TRL's ``use_transformers_paged``; it warns that min-p "might not be supported").
 
 Each row generates ``--new-tokens`` tokens for ``--batch`` prompts after one short warm-up call,
 with ``min_new_tokens`` = ``max_new_tokens`` so every row decodes the same number of steps, and
@@ -78,23 +81,36 @@ def load(model_dir: Path, attn: str, lora: str, device: str):
     return model.eval()
 
 
-def measure(model, ids, mask, new_tokens: int, sampling: str, device: str, pad_id: int) -> dict:
+def _generate(model, ids, mask, new_tokens: int, kw: dict) -> int:
+    out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **kw)
+    return (out.shape[1] - ids.shape[1]) * ids.shape[0]
+
+
+def _paged(model, ids, mask, new_tokens: int, kw: dict) -> int:
+    from transformers import GenerationConfig
+
+    prompts = [row[m.bool()].tolist() for row, m in zip(ids, mask)]  # no padding: the paged cache holds each as is
+    config = GenerationConfig(max_new_tokens=new_tokens, min_new_tokens=new_tokens, eos_token_id=None, **kw)
+    out = model.generate_batch(prompts, generation_config=config, progress_bar=False)
+    return sum(len(o.generated_tokens) for o in out.values())
+
+
+def measure(model, ids, mask, new_tokens: int, sampling: str, device: str, pad_id: int, engine: str = "generate") -> dict:
     import torch
 
     ids, mask = ids.to(device), mask.to(device)
     kw = dict(sampling_kwargs(sampling), pad_token_id=pad_id)
+    run = _paged if engine == "paged" else _generate
     with torch.no_grad():
-        model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=4, min_new_tokens=4, **kw)  # warm-up
+        run(model, ids, mask, 4, kw)  # warm-up
         if device == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         t = time.perf_counter()
-        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                             **kw)
+        generated = run(model, ids, mask, new_tokens, kw)
         if device == "cuda":
             torch.cuda.synchronize()
     seconds = time.perf_counter() - t
-    generated = (out.shape[1] - ids.shape[1]) * ids.shape[0]
     row = {"seconds": round(seconds, 3), "ms_per_step": round(1000 * seconds / new_tokens, 2),
            "tokens_per_s": round(generated / seconds, 1), "generated_tokens": generated}
     if device == "cuda":
@@ -110,6 +126,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--attn", default="sdpa,flex_attention", help="attention implementations (sdpa, eager, flex_attention)")
     ap.add_argument("--lora", default="none,peft")
     ap.add_argument("--sampling", default="trl", help="trl and/or greedy")
+    ap.add_argument("--engines", default="generate,paged", help="generate and/or paged (continuous batching)")
     ap.add_argument("--tiny", action="store_true", help="tiny Qwen3 on CPU: checks the plumbing")
     ap.add_argument("--model-dir", type=Path)
     ap.add_argument("--budget-s", type=float, default=0, help="skip the rows that would end after this (0: no limit)")
@@ -135,9 +152,12 @@ def main(argv=None) -> dict:
             rows.append({"attn": attn, "lora": lora, "error": f"load: {type(exc).__name__}: {str(exc).splitlines()[0]}"})
             print(rows[-1], flush=True)
             continue
-        for batch, padding, sampling in itertools.product(map(int, split(args.batches)), split(args.padding),
-                                                          split(args.sampling)):
-            row = {"attn": attn, "lora": lora, "batch": batch, "padding": padding, "sampling": sampling}
+        combos = [(e, b, p, s) for e, b, p, s in itertools.product(split(args.engines), map(int, split(args.batches)),
+                                                                   split(args.padding), split(args.sampling))
+                  if e == "generate" or p == "left"]  # paged: never padded; its rows take the varied lengths
+        for engine, batch, padding, sampling in combos:
+            row = {"engine": engine, "attn": attn, "lora": lora, "batch": batch,
+                   "padding": padding if engine == "generate" else "none (paged)", "sampling": sampling}
             elapsed = time.perf_counter() - started
             if args.budget_s and rows and elapsed + longest > args.budget_s:
                 rows.append(row | {"skipped": f"over --budget-s {args.budget_s:g}"})
@@ -145,7 +165,7 @@ def main(argv=None) -> dict:
             t = time.perf_counter()
             ids, mask = prompts(batch, padding, shape["vocab_size"], 2)
             try:
-                row |= measure(model, ids, mask, args.new_tokens, sampling, device, 2)
+                row |= measure(model, ids, mask, args.new_tokens, sampling, device, 2, engine)
             except Exception as exc:
                 row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             longest = max(longest, time.perf_counter() - t)
