@@ -112,6 +112,22 @@ class TestCommands:
         assert str(err.value) == (f"{path}:2: not valid JSON (Expecting property name enclosed in double quotes); "
                                   f"{path}:3: a row without an 'id'; fix or delete those lines, then run again")
 
+    @pytest.mark.parametrize("head", [b'{oops\n', b'{"id": "1"}\n\xff\xfe\n'])
+    def test_eval_resume_error_changes_nothing(self, tmp_path, head):
+        """A bad line before a torn last line: the error comes first, and the file keeps every byte."""
+        path = tmp_path / "outputs.jsonl"
+        data = head + b'{"id": "2", "completion": "to'  # torn: the process died mid-write
+        path.write_bytes(data)
+        with pytest.raises(EvalError):
+            read_outputs(tmp_path)
+        assert path.read_bytes() == data
+
+    def test_eval_resume_cuts_only_the_torn_line(self, tmp_path):
+        path = tmp_path / "outputs.jsonl"
+        path.write_bytes(b'{"id": "1"}\n{"id": "2", "comp')
+        assert read_outputs(tmp_path) == {"1": {"id": "1"}}
+        assert path.read_bytes() == b'{"id": "1"}\n'
+
     def test_data_source(self, tmp_path):
         from harness.data.sources import read_file
 

@@ -62,16 +62,9 @@ def read_outputs(out_dir: Path) -> dict[str, dict]:
     if not path.exists():
         return {}
     data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        keep = data.rfind(b"\n") + 1
-        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
-        try:
-            os.ftruncate(fd, keep)
-        finally:
-            os.close(fd)
-        data = data[:keep]
+    keep = data.rfind(b"\n") + 1 if data and not data.endswith(b"\n") else len(data)  # a torn last line is cut...
     try:
-        text = data.decode("utf-8")
+        text = data[:keep].decode("utf-8")
     except UnicodeDecodeError as exc:
         raise EvalError(f"{path} is not UTF-8 text (invalid byte at offset {exc.start}); use another --out") from None
     parsed, bad = jsonl.parse(text)
@@ -83,6 +76,12 @@ def read_outputs(out_dir: Path) -> dict[str, dict]:
         rows[str(row["id"])] = row
     if bad:
         raise EvalError(f"{jsonl.summarise(str(path), sorted(bad))}; fix or delete those lines, then run again")
+    if keep < len(data):  # ...only once everything before it is known good: an error above changes nothing
+        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+        try:
+            os.ftruncate(fd, keep)
+        finally:
+            os.close(fd)
     return rows
 
 
