@@ -440,6 +440,10 @@ TABLE = [
     Row("eval-compare-chart-is-a-link", "eval compare {t}/e --chart {t}/c.png",
         all_of(copy_run("eval", "e"), files(keep_dot_png="keep"), link("c.png", "{t}/keep.png")),
         says="is a symbolic link"),
+    Row("eval-compare-chart-inside-a-run", "eval compare {t}/e --chart {t}/e/outputs.jsonl", copy_run("eval", "e"),
+        says="is inside the compared run"),
+    Row("eval-compare-chart-is-a-users-file", "eval compare {t}/e --chart {t}/notes.txt",
+        all_of(copy_run("eval", "e"), files(notes_dot_txt="precious")), says="exists and is not a PNG chart"),
     Row("eval-compare-writes-only-its-chart", "eval compare {t}/e {t}/e --chart {t}/out/c.png", copy_run("eval", "e"),
         code=0, says="format compliance", creates="out"),
     # -- audit, reward-audit -----------------------------------------------------------------------

@@ -105,9 +105,11 @@ def compare_cmd(runs, chart_path) -> None:
     tokens, sampling, stop at the solution end, constrained decoding.
     """
     from . import EvalError
-    from .compare import compare_chart, compare_table, compare_warnings
+    from .compare import check_chart_path, compare_chart, compare_table, compare_warnings
 
     try:
+        if chart_path:
+            check_chart_path(list(runs), chart_path)  # before the table: an error prints one line only
         for line in compare_warnings(list(runs)):
             click.echo(line, err=True)
         click.echo(compare_table(list(runs)), nl=False)

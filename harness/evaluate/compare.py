@@ -147,17 +147,34 @@ def compare_table(report_dirs: list[str | Path]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def compare_chart(report_dirs: list[str | Path], path: str | Path) -> Path:
-    """One chart with every run of ``report_dirs`` side by side, on the prompts they share."""
+def check_chart_path(report_dirs: list[str | Path], path: str | Path) -> None:
+    """EvalError unless ``path`` may take the chart: not a link, not an input, not inside a compared run, and
+    either new or an earlier PNG (a chart); checked before anything is printed or written."""
     from harness.outputs import OutputError, refuse_same_file, refuse_symlink
 
     from . import EvalError
-    from .chart import chart
 
+    target = Path(path)
     reports = [Path(d) / "report.json" if Path(d).is_dir() else Path(d) for d in report_dirs]
     try:
-        refuse_same_file(reports, Path(path), "--chart")
-        refuse_symlink(Path(path), "--chart")
+        refuse_same_file(reports, target, "--chart")
+        refuse_symlink(target, "--chart")
     except OutputError as exc:
         raise EvalError(str(exc)) from None
+    where = target.resolve().parent
+    for run in (Path(d) if Path(d).is_dir() else Path(d).parent for d in report_dirs):
+        if where == run.resolve() or run.resolve() in where.parents:
+            raise EvalError(f"--chart {target} is inside the compared run {run}: write it outside the runs")
+    if target.exists():
+        with target.open("rb") as fh:
+            is_png = fh.read(8) == b"\x89PNG\r\n\x1a\n"
+        if not is_png:
+            raise EvalError(f"--chart {target} exists and is not a PNG chart: not replacing it; choose another path")
+
+
+def compare_chart(report_dirs: list[str | Path], path: str | Path) -> Path:
+    """One chart with every run of ``report_dirs`` side by side, on the prompts they share."""
+    from .chart import chart
+
+    check_chart_path(report_dirs, path)
     return chart(_common(report_dirs)[0], labels_for(report_dirs), path)
