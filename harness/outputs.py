@@ -202,6 +202,43 @@ def finished(out: Path) -> dict | None:
     return metrics if isinstance(metrics, dict) and metrics.get("status") == "completed" else None
 
 
+def checkpoint_problem(ckpt: Path) -> str | None:
+    """What makes ``ckpt`` unreadable for a resume (its trainer state and its safetensors), or None.
+
+    Not checked: optimizer/scheduler files (sharded engines store them elsewhere) and tensor values.
+    """
+    state = Path(ckpt) / "trainer_state.json"
+    try:
+        data = json.loads(state.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "it has no trainer_state.json"
+    except (OSError, ValueError) as exc:
+        return f"trainer_state.json is not readable JSON ({type(exc).__name__})"
+    if not isinstance(data, dict) or not isinstance(data.get("global_step"), int):
+        return "trainer_state.json has no global_step"
+    for f in sorted(Path(ckpt).glob("*.safetensors")):
+        if problem := _safetensors_problem(f):
+            return f"{f.name} is damaged ({problem})"
+    return None
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """A safetensors file's header parses and its data is all there (the format: u64 header size, JSON, bytes)."""
+    try:
+        with path.open("rb") as fh:
+            raw = fh.read(8)
+            size = int.from_bytes(raw, "little") if len(raw) == 8 else -1
+            if size < 2 or size > 100_000_000:
+                return "no header"
+            header = json.loads(fh.read(size))
+        ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+        if path.stat().st_size < 8 + size + max(ends, default=0):
+            return "truncated"
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        return type(exc).__name__
+    return None
+
+
 @dataclass(frozen=True)
 class RunPlan:
     """What :func:`open_run` will do: ``mode`` is new, overwrite or resume."""
@@ -252,6 +289,9 @@ def plan_run(out: Path, command: str, *, overwrite: bool = False, resume: bool =
             raise OutputError(
                 f"--resume: no checkpoint-N directory in {out} (one is saved on Ctrl-C, or every train.save_steps steps)"
             )
+        if ckpt is not None and (problem := checkpoint_problem(ckpt)):
+            raise OutputError(f"--resume: cannot resume from {ckpt}: {problem} (delete that checkpoint to resume from an "
+                              "earlier one, or --overwrite)")
         _writable(out)
         return RunPlan(out, command, "resume", ckpt)
     if out.is_dir() and any(out.iterdir()):

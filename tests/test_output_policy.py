@@ -148,6 +148,21 @@ class TestResume:
         assert "size mismatch for" in line
         assert snapshot(out) == before
 
+    @pytest.mark.parametrize("damage, says", [
+        (lambda c: (c / "trainer_state.json").write_text("{broken"), "trainer_state.json is not readable JSON"),
+        (lambda c: (c / "trainer_state.json").unlink(), "it has no trainer_state.json"),
+        (lambda c: (c / "adapter_model.safetensors").write_bytes((c / "adapter_model.safetensors").read_bytes()[:-100]),
+         "adapter_model.safetensors is damaged (truncated)"),
+    ], ids=["state-not-json", "state-missing", "adapter-truncated"])
+    def test_a_damaged_checkpoint_is_one_line_before_loading(self, workdir, runs, tmp_path, damage, says):
+        out = tmp_path / "run"
+        shutil.copytree(runs / "interrupted", out)
+        damage(out / "checkpoint-2")
+        before = snapshot(out)
+        line = one_line_error(cli(*train_args(workdir, out, "--max-steps", "4", "--resume")))
+        assert line.startswith(f"Error: --resume: cannot resume from {out / 'checkpoint-2'}: {says}")
+        assert snapshot(out) == before
+
     @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
     def test_a_read_only_directory_is_refused_before_loading(self, workdir, runs, tmp_path):
         out = tmp_path / "run"
