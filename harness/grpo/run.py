@@ -151,7 +151,7 @@ class GRPORecipe:
             max_completion_length=cfg.max_completion_length, limit=cfg.dataset_limit or None,
             split=cfg.dataset_split or None, progress=progress,
         )
-        self.check_enough_prompts(self.data.summary["rows_kept"], ranks.current().world_size)
+        self.check_enough_prompts(self.data.summary, ranks.current().world_size)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             self.funcs = rewards.build(spec, tokenizer=self.tokenizer)
@@ -164,16 +164,20 @@ class GRPORecipe:
             f"rewards: {', '.join(f.__name__ for f in self.funcs)}"
         )
 
-    def check_enough_prompts(self, kept: int, world_size: int) -> None:
+    def check_enough_prompts(self, summary: dict, world_size: int) -> None:
         """TRL only serves whole generation rounds: fewer prompts than one round needs would train 0 steps."""
         cfg = self.cfg
+        kept = summary["rows_kept"]
         per_round = cfg.steps_per_generation or cfg.gradient_accumulation_steps
         need = cfg.per_device_train_batch_size * per_round * world_size
         if kept < need:
+            dropped = {k: v for k, v in (summary.get("dropped") or {}).items() if v}
+            why = f" of {summary.get('rows_in')} ({', '.join(f'{v} {k}' for k, v in dropped.items())} dropped)" if dropped else ""
             raise GRPOError(
-                f"{cfg.dataset}: {kept} prompt(s) kept, but one generation round needs {need} "
+                f"{cfg.dataset}: {kept} prompt(s) kept{why}, but one generation round needs {need} "
                 f"(per_device_train_batch_size {cfg.per_device_train_batch_size} x steps_per_generation {per_round} x "
-                f"{world_size} process(es)); GRPO would train 0 steps: use more rows or a smaller batch"
+                f"{world_size} process(es)); GRPO would train 0 steps: use more rows, a smaller batch"
+                + (", or a larger max_prompt_length" if dropped.get("prompt_too_long") else "")
             )
 
     def files_before(self) -> dict:
