@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from .run_config import RunConfig, table
+from .run_config import RunConfig, placeholder_problem, table
 from .schema import Preset, option
 
 __all__ = ["GRPOTrainConfig", "OFFLINE", "grpo_keys"]
@@ -136,6 +136,8 @@ class GRPOTrainConfig(RunConfig):
                         f"({self.max_prompt_length}) must be below max_seq_length ({self.max_seq_length})"))
         if self.epsilon_high and self.epsilon_high < self.epsilon:
             out.append(("epsilon_high", f"({self.epsilon_high}) must be 0 or at least epsilon ({self.epsilon})"))
+        if problem := placeholder_problem(self.adapter):
+            out.append(("adapter", problem))
         if self.loss_type == "luspo" and self.importance_sampling_level != "sequence":
             out.append(("loss_type", "luspo needs importance_sampling_level = \"sequence\""))
         return out

@@ -12,6 +12,7 @@ again. Not handled here: table-specific keys, and what the values do (``harness.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -97,7 +98,23 @@ class RunConfig:
         out = []
         if not self.target_modules:
             out.append(("target_modules", "must name at least one module"))
+        if problem := placeholder_problem(self.output_dir):
+            out.append(("output_dir", problem))
         return out
+
+
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
+
+
+def placeholder_problem(path: str) -> str | None:
+    """Why ``path`` cannot be filled in: a ``{...}`` other than ``{name}`` (a typo would become a folder name)."""
+    unknown = [m for m in _PLACEHOLDER.findall(path) if m != "{name}"]
+    return f"unknown placeholder {unknown[0]} in {path!r} (the only one is {{name}}, the spec's name)" if unknown else None
+
+
+def fill_name(path: str, name: str) -> str:
+    """``path`` with ``{name}`` replaced by the spec's name."""
+    return path.replace("{name}", name)
 
 
 def table(ranges: dict[str, dict] | None = None, **defaults: Any):

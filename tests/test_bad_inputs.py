@@ -312,6 +312,8 @@ TABLE = [
         files(x_dot_jsonl=DATA + "{oops\n"), says="x.jsonl: line 3 is not valid JSON"),
     Row("data-prepare-loading-script", "data prepare --dataset {t}/ds --out {t}/p.jsonl",
         files(ds__ds_dot_py="import datasets\n"), says="script"),
+    Row("train-output-placeholder-typo", TRAIN + " --output '{t}/outs/{{nmae}}'", says="unknown placeholder {nmae}"),
+    Row("grpo-adapter-placeholder-typo", "grpo --adapter 'x/{{nam}}/adapter' --out {t}/g", says="unknown placeholder {nam}"),
     Row("data-prepare-eval-split", "data prepare --dataset gsm8k-test --out {t}/p.jsonl", says="reserved for evaluation"),
     Row("data-prepare-split-of-a-file", "data prepare --dataset {t}/x.jsonl --split validation --out {t}/p.jsonl",
         files(x_dot_jsonl=DATA), says="split 'validation' given for"),

@@ -103,11 +103,12 @@ def offline_sft_config(spec, cfg, model: str | None):
     from pathlib import Path
 
     from harness.train.config import resolve_config as train_config
+    from reasoning_kit.run_config import fill_name
 
     adapter = Path(cfg.adapter)
     if (adapter / "adapter_config.json").is_file():
         return None
-    preset = Path(str(spec.grpo.offline.as_dict().get("adapter", "")).replace("{name}", spec.name))
+    preset = Path(fill_name(str(spec.grpo.offline.as_dict().get("adapter", "")), spec.name))
     if adapter != preset:  # a path the user typed: a typo must not start a 6-minute SFT run into it
         from . import GRPOError
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reasoning_kit.grpo_config import GRPOTrainConfig
+from reasoning_kit.run_config import fill_name
 from reasoning_kit.spec import FormatSpec
 from reasoning_kit.train_config import TrainConfig
 
@@ -50,7 +51,7 @@ def resolve_config(base: GRPOTrainConfig, overrides: dict[str, Any] | None = Non
     """
     cfg = train_config.resolve_config(base, overrides, offline=offline, table_name="grpo", error=GRPOError)
     if spec_name and "{name}" in cfg.adapter:
-        cfg = dataclasses.replace(cfg, adapter=cfg.adapter.replace("{name}", spec_name))
+        cfg = dataclasses.replace(cfg, adapter=fill_name(cfg.adapter, spec_name))
     return cfg
 
 
@@ -89,7 +90,7 @@ def loading_config(cfg: GRPOTrainConfig, train: TrainConfig) -> TrainConfig:
 
 
 def output_path(cfg: GRPOTrainConfig, spec: FormatSpec) -> Path:
-    return Path(cfg.output_dir.replace("{name}", spec.name)).expanduser()
+    return Path(fill_name(cfg.output_dir, spec.name)).expanduser()
 
 
 def config_dict(cfg: GRPOTrainConfig) -> dict:

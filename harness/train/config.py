@@ -18,6 +18,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from reasoning_kit.run_config import fill_name
 from reasoning_kit.schema import LineFinder, Preset, build
 from reasoning_kit.spec import FormatSpec
 from reasoning_kit.train_config import TrainConfig
@@ -117,7 +118,7 @@ def resolve_config(base, overrides: dict[str, Any] | None = None, *, offline: bo
 
 def output_path(cfg: TrainConfig, spec: FormatSpec) -> Path:
     """``cfg.output_dir`` with ``{name}`` replaced by the spec's name."""
-    return Path(cfg.output_dir.replace("{name}", spec.name)).expanduser()
+    return Path(fill_name(cfg.output_dir, spec.name)).expanduser()
 
 
 def config_dict(cfg: TrainConfig) -> dict:
