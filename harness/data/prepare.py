@@ -79,11 +79,18 @@ def count_tokens(tokenizer, texts: list[str], *, progress: bool = True) -> list[
     return counts
 
 
-def _no_rows_left(name: str, rows_in: int, dropped: Counter, max_tokens: int | None) -> DataError:
+PREPARED = ("text", "messages", "answer", "question", "source_row")  # the columns of a prepared row, in order
+
+
+def _no_rows_left(name: str, rows_in: int, dropped: Counter, max_tokens: int | None, columns=()) -> DataError:
     if rows_in == 0:
         return DataError(f"{name}: the dataset has no rows")
     parts = [f"{n} dropped by {describe(r, max_tokens)} ({r})" for r, n in dropped.most_common()]
-    return DataError(f"{name}: no rows left ({rows_in} in): " + "; ".join(parts))
+    hint = ""
+    if set(PREPARED) <= {str(c) for c in columns}:
+        hint = (" (this looks like the output of `reasoning-kit data prepare`: give the raw dataset it was prepared "
+                "from; the formatting happens again)")
+    return DataError(f"{name}: no rows left ({rows_in} in): " + "; ".join(parts) + hint)
 
 
 def prepare_dataset(
@@ -141,9 +148,9 @@ def prepare_dataset(
             dropped["eos_token_in_completion"] += 1
             continue
         text = render(spec, messages, eos_token=eos)
-        kept.append({"text": text, "messages": messages, "answer": check.answer, "question": row.question, "source_row": row.index})
+        kept.append(dict(zip(PREPARED, (text, messages, check.answer, row.question, row.index))))
     if not kept:
-        raise _no_rows_left(source.name, len(frame), dropped, max_tokens)
+        raise _no_rows_left(source.name, len(frame), dropped, max_tokens, frame.columns)
 
     if tok is not None:
         counts = count_tokens(tok, [k["text"] for k in kept], progress=progress)
@@ -154,7 +161,7 @@ def prepare_dataset(
             dropped["too_long"] += fits.count(False)
             kept = [k for k, ok in zip(kept, fits) if ok]
         if not kept:
-            raise _no_rows_left(source.name, len(frame), dropped, max_tokens)
+            raise _no_rows_left(source.name, len(frame), dropped, max_tokens, frame.columns)
 
     from datasets import Dataset
 
