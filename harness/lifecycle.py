@@ -111,9 +111,9 @@ def trainer_args_error(exc: ValueError, cfg, table: str) -> str:
     for key in ("optim", "lr_scheduler_type"):
         value = getattr(cfg, key, None)
         if isinstance(value, str) and text.startswith(f"{value} is not a valid"):
-            kind = "optimizer" if key == "optim" else "scheduler"
+            kind = "an optimizer" if key == "optim" else "a scheduler"
             choices = text.split("select one of", 1)[-1].strip(" .")
-            return f"invalid {table} option: {table}.{key}: {value!r} is not a {kind} transformers knows (one of {choices})"
+            return f"invalid {table} option: {table}.{key}: {value!r} is not {kind} transformers knows (one of {choices})"
     return f"invalid {table} option (rejected by transformers/TRL): {text}"
 
 

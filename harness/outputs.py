@@ -156,6 +156,9 @@ def check_output_file(path: Path, *, overwrite: bool, inputs=(), flag: str = "--
         raise OutputError(f"{flag} {path} exists and is not a file")
     if path.exists() and not overwrite:
         raise OutputError(f"{flag} {path} exists: pass --overwrite to replace it")
+    blocker = next((p for p in Path(path).parents if p.exists()), None)  # the nearest existing ancestor
+    if blocker is not None and not blocker.is_dir():
+        raise OutputError(f"{flag} {path}: {blocker} is a file, not a directory")
 
 
 # --- run directories -------------------------------------------------------------------------

@@ -240,7 +240,8 @@ def load_spec(spec: str | Path = "working_out") -> FormatSpec:
     path = resolve_spec_path(spec)
     if not path.is_file():
         names = ", ".join(shipped_specs())
-        raise SpecError(str(spec), [Problem("<file>", f"no such spec file (shipped specs: {names})")])
+        what = "is a directory, not a spec file" if path.is_dir() else "no such spec file"
+        raise SpecError(str(spec), [Problem("<file>", f"{what} (shipped specs: {names})")])
     try:
         text = path.read_text(encoding="utf-8-sig")  # a UTF-8 byte-order mark is not part of the TOML
     except (OSError, UnicodeDecodeError) as exc:

@@ -317,6 +317,8 @@ TABLE = [
     Row("data-prepare-an-already-prepared-file", "data prepare --dataset {t}/p.jsonl --out {t}/q.jsonl",
         files(p_dot_jsonl=jsonl_text({"text": "t", "messages": [], "answer": "4", "question": "2 + 2?", "source_row": 0})),
         says="looks like the output of `reasoning-kit data prepare`"),
+    Row("data-prepare-out-under-a-file", "data prepare --dataset {t}/x.jsonl --out {t}/f/p.jsonl",
+        files(x_dot_jsonl=DATA, f="a file"), says="is a file, not a directory"),
     Row("data-prepare-eval-split", "data prepare --dataset gsm8k-test --out {t}/p.jsonl", says="reserved for evaluation"),
     Row("data-prepare-split-of-a-file", "data prepare --dataset {t}/x.jsonl --split validation --out {t}/p.jsonl",
         files(x_dot_jsonl=DATA), says="split 'validation' given for"),
