@@ -10,6 +10,8 @@ import importlib
 
 import click
 
+from harness.cliutil import UserError
+
 # name -> ("module:attribute" of a click command or group, one-line help shown by --help).
 COMMANDS = {
     "validate": ("harness.cli_format:validate_cmd", "Check model outputs against the spec's format."),
@@ -39,6 +41,17 @@ class LazyGroup(click.Group):
             return None
         module, _, attr = COMMANDS[name][0].partition(":")
         return getattr(importlib.import_module(module), attr)
+
+    def invoke(self, ctx: click.Context):
+        """A bad option value of a subcommand is one ``Error:`` line, like every other user error (click
+        would print the usage and a hint first); ``--help`` shows the usage."""
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            if exc.ctx is None or exc.ctx.command is self or type(exc).__name__ == "NoArgsIsHelpError":
+                raise  # the root's own errors keep click's usage; a bare group prints its help
+            name = exc.ctx.command_path
+            raise UserError(f"{name}: {exc.format_message()} (see {name} --help)") from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         with formatter.section("Commands"):
