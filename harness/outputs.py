@@ -208,7 +208,8 @@ def finished(out: Path) -> dict | None:
 def checkpoint_problem(ckpt: Path) -> str | None:
     """What makes ``ckpt`` unreadable for a resume (its trainer state and its safetensors), or None.
 
-    Not checked: optimizer/scheduler files (sharded engines store them elsewhere) and tensor values.
+    Checked: the trainer state parses, every safetensors file is whole, some optimizer state is there
+    (``optimizer.pt``; FSDP ``optimizer_*``; DeepSpeed ``global_step*/``). Not checked: tensor values.
     """
     state = Path(ckpt) / "trainer_state.json"
     try:
@@ -222,6 +223,9 @@ def checkpoint_problem(ckpt: Path) -> str | None:
     for f in sorted(Path(ckpt).glob("*.safetensors")):
         if problem := _safetensors_problem(f):
             return f"{f.name} is damaged ({problem})"
+    # transformers would go on silently with a fresh optimizer (FSDP: optimizer_*; DeepSpeed: global_step*/)
+    if not any(Path(ckpt).glob("optimizer*")) and not any(Path(ckpt).glob("global_step*")):
+        return "it has no optimizer state (optimizer.pt): resuming would restart the optimizer"
     return None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -245,11 +246,14 @@ def test_ctrl_c_under_torchrun_saves_one_checkpoint_and_resume_finishes(workdir)
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port())]
     proc = subprocess.Popen([*torchrun, "-m", "harness.cli", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    for line in proc.stdout:
-        if "'loss'" in line:  # training has started: step 1 was logged
+    seen = []
+    for line in proc.stderr:  # the console's step lines go to stderr
+        seen.append(line)
+        if re.search(r"step \d+/200", line):  # training has started: a step was logged
             proc.send_signal(signal.SIGINT)
             break
     stdout, stderr = proc.communicate(timeout=120)
+    stderr = "".join(seen) + stderr
     ckpts = sorted(p.name for p in out.glob("checkpoint-*"))
     assert len(ckpts) == 1, (ckpts, stderr[-2000:])
     step = int(ckpts[0].split("-")[1])

@@ -153,7 +153,8 @@ class TestResume:
         (lambda c: (c / "trainer_state.json").unlink(), "it has no trainer_state.json"),
         (lambda c: (c / "adapter_model.safetensors").write_bytes((c / "adapter_model.safetensors").read_bytes()[:-100]),
          "adapter_model.safetensors is damaged (truncated)"),
-    ], ids=["state-not-json", "state-missing", "adapter-truncated"])
+        (lambda c: (c / "optimizer.pt").unlink(), "it has no optimizer state (optimizer.pt)"),
+    ], ids=["state-not-json", "state-missing", "adapter-truncated", "optimizer-missing"])
     def test_a_damaged_checkpoint_is_one_line_before_loading(self, workdir, runs, tmp_path, damage, says):
         out = tmp_path / "run"
         shutil.copytree(runs / "interrupted", out)
