@@ -155,6 +155,9 @@ def fetch_model_cmd(source):
     from harness.models import ALIASES, ModelLoadError, resolve
 
     if source not in ALIASES and not Path(source).expanduser().exists():
+        if source.lower().endswith(".gguf") or "/" in source and Path(source).expanduser().parent.is_dir():
+            raise UserError(f"no such file: {source} (a .gguf file to convert, or one of the aliases: "
+                            f"{', '.join(sorted(ALIASES))})")
         raise UserError(
             f"not a model alias or a .gguf file: {source} (aliases: {', '.join(sorted(ALIASES))}; "
             "a hub id needs no fetch-model, transformers fetches it when a command loads it)"
