@@ -398,8 +398,7 @@ TABLE = [
         says="format_exactt"),
     # -- fetch-model -------------------------------------------------------------------------------
     Row("fetch-model-notamodel", "fetch-model notamodel", says="not a model alias or a .gguf file: notamodel"),
-    Row("fetch-model-missing-gguf", "fetch-model {t}/nope.gguf", says="no such file:"),
-    Row("fetch-model-missing-gguf", "fetch-model {t}/nope.gguf", says="nope.gguf"),
+    Row("fetch-model-missing-gguf", "fetch-model {t}/nope.gguf", says="no such file: "),
     Row("fetch-model-junk-gguf", "fetch-model {t}/m.gguf", files(m_dot_gguf=b"not a gguf file"), says="m.gguf"),
     # -- eval --------------------------------------------------------------------------------------
     Row("eval-outputs-not-an-eval-run", f"{EVAL} --out {{t}}/mine",
