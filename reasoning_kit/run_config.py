@@ -87,7 +87,8 @@ class RunConfig:
         "none", help="Experiment tracker the trainer logs to: " + ", ".join(TRACKERS) + " (its package must be installed; "
         "tensorboard writes event files under <output>/runs)."
     )
-    output_dir: str = option("outputs/{name}", help="Where adapters, tokenizer and metrics go ({name}: the spec name).")
+    output_dir: str = option("outputs/{name}", help="Where adapters, tokenizer and metrics go ({name}: the spec name).",
+                             nonempty=True)
     eval_limit: int = option(0, help="After training, evaluate the starting and the tuned model on this many prompts (0: skip).", ge=0)
     eval_dataset: str = option("gsm8k-test", help="Dataset for the before/after evaluation (never a training split).")
     eval_max_new_tokens: int = option(512, help="Generation budget per prompt in the before/after evaluation.", ge=1)

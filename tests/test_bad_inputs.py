@@ -312,6 +312,7 @@ TABLE = [
         files(x_dot_jsonl=DATA + "{oops\n"), says="x.jsonl: line 3 is not valid JSON"),
     Row("data-prepare-loading-script", "data prepare --dataset {t}/ds --out {t}/p.jsonl",
         files(ds__ds_dot_py="import datasets\n"), says="script"),
+    Row("train-output-empty", TRAIN + " --output ''", says="train.output_dir: must not be empty"),
     Row("train-output-placeholder-typo", TRAIN + " --output '{t}/outs/{{nmae}}'", says="unknown placeholder {nmae}"),
     Row("grpo-adapter-placeholder-typo", "grpo --adapter 'x/{{nam}}/adapter' --out {t}/g", says="unknown placeholder {nam}"),
     Row("data-prepare-an-already-prepared-file", "data prepare --dataset {t}/p.jsonl --out {t}/q.jsonl",
