@@ -11,11 +11,30 @@ import json
 import os
 import platform
 import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PACKAGES = ("reasoning-kit", "torch", "transformers", "trl", "peft", "datasets", "accelerate", "unsloth", "math-verify")
+
+
+class Budget:
+    """``--budget-s``: skip a run that would end after ``seconds`` (0: no limit), judged by the longest run so far;
+    the first run always goes."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.started, self.longest, self.timed = seconds, time.perf_counter(), 0.0, 0
+
+    def over(self) -> str | None:
+        """Why the next run is skipped, or None."""
+        elapsed = time.perf_counter() - self.started
+        if self.seconds and self.timed and elapsed + self.longest > self.seconds:
+            return f"over --budget-s {self.seconds:g} ({elapsed:.0f} s used)"
+        return None
+
+    def ran(self, seconds: float) -> None:
+        self.longest, self.timed = max(self.longest, seconds), self.timed + 1
 
 
 def versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:

@@ -136,7 +136,7 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from benchmarks.common import save
+    from benchmarks.common import Budget, save
 
     device = "cuda" if torch.cuda.is_available() and not args.tiny else "cpu"
     shape = TINY if args.tiny else QWEN3_4B
@@ -144,7 +144,9 @@ def main(argv=None) -> dict:
     make_model_dir(model_dir, shape)
     name = "gpu_decode_probe" + ("_tiny" if args.tiny else "") + (f"_{args.tag}" if args.tag else "")
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
-    rows, started, longest = [], time.perf_counter(), 0.0
+    rows, budget = [], Budget(args.budget_s)
+    payload = {"model": "tiny Qwen3" if args.tiny else "random Qwen3-4B-shaped", "device": device,
+               "new_tokens": args.new_tokens, "rows": rows}
     for attn, lora in itertools.product(split(args.attn), split(args.lora)):
         try:
             model = load(model_dir, attn, lora, device)
@@ -158,9 +160,8 @@ def main(argv=None) -> dict:
         for engine, batch, padding, sampling in combos:
             row = {"engine": engine, "attn": attn, "lora": lora, "batch": batch,
                    "padding": padding if engine == "generate" else "none (paged)", "sampling": sampling}
-            elapsed = time.perf_counter() - started
-            if args.budget_s and rows and elapsed + longest > args.budget_s:
-                rows.append(row | {"skipped": f"over --budget-s {args.budget_s:g}"})
+            if over := budget.over():
+                rows.append(row | {"skipped": over})
                 continue
             t = time.perf_counter()
             ids, mask = prompts(batch, padding, shape["vocab_size"], 2)
@@ -168,16 +169,13 @@ def main(argv=None) -> dict:
                 row |= measure(model, ids, mask, args.new_tokens, sampling, device, 2, engine)
             except Exception as exc:
                 row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-            longest = max(longest, time.perf_counter() - t)
+            budget.ran(time.perf_counter() - t)
             rows.append(row)
             print(row, flush=True)
-            save(name, {"model": "tiny Qwen3" if args.tiny else "random Qwen3-4B-shaped", "device": device,
-                        "new_tokens": args.new_tokens, "rows": rows}, out_dir=args.out)
+            save(name, payload, out_dir=args.out)
         del model
         if device == "cuda":
             torch.cuda.empty_cache()
-    payload = {"model": "tiny Qwen3" if args.tiny else "random Qwen3-4B-shaped", "device": device,
-               "new_tokens": args.new_tokens, "rows": rows}
     save(name, payload, out_dir=args.out)
     return payload
 

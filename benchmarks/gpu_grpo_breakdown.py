@@ -164,38 +164,37 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from benchmarks.common import RESULTS, save
+    from benchmarks.common import RESULTS, Budget, save
 
     cuda = torch.cuda.is_available()
     name = ("gpu_grpo_breakdown_tiny" if args.tiny else "gpu_grpo_breakdown") + (f"_{args.tag}" if args.tag else "")
     out_dir = args.out or RESULTS
     out_dir.mkdir(parents=True, exist_ok=True)
     make_model_dir(args.model_dir, TINY if args.tiny else QWEN3_4B)
-    results, started, longest = [], time.perf_counter(), 0.0
+    results, budget = [], Budget(args.budget_s)
+    payload = {
+        "model": "tiny Qwen3" if args.tiny else "random Qwen3-4B-shaped",
+        "shape": TINY if args.tiny else QWEN3_4B,
+        "prompts_per_step": args.prompts,
+        "completions_per_prompt": args.generations,
+        "max_completion_length": args.completion_tokens,
+        "sets_for_every_run": args.sets,
+        "runs": results,
+    }
     for backend in backends:
         for i, sets in enumerate(variants):
             row = " ".join([backend, *sets])
-            elapsed = time.perf_counter() - started
             if backend == "unsloth" and not cuda:
                 res = {"row": row, "skipped": "unsloth needs CUDA"}
                 print(f"{row}: skipped (no CUDA)", flush=True)
-            elif args.budget_s and results and elapsed + longest > args.budget_s:
-                res = {"row": row, "skipped": f"over --budget-s {args.budget_s:g} ({elapsed:.0f} s used)"}
+            elif over := budget.over():
+                res = {"row": row, "skipped": over}
                 print(f"{row}: skipped (over --budget-s)", flush=True)
             else:
                 res = run_one(backend, sets, args, out_dir / f"{name}_{backend}_{i}.log")
-                longest = max(longest, res["run_wall_seconds"])
+                budget.ran(res["run_wall_seconds"])
                 print(_line(res), flush=True)
             results.append(res)
-            payload = {
-                "model": "tiny Qwen3" if args.tiny else "random Qwen3-4B-shaped",
-                "shape": TINY if args.tiny else QWEN3_4B,
-                "prompts_per_step": args.prompts,
-                "completions_per_prompt": args.generations,
-                "max_completion_length": args.completion_tokens,
-                "sets_for_every_run": args.sets,
-                "runs": results,
-            }
             save(name, payload, out_dir=out_dir, extra_versions=("unsloth_zoo", "bitsandbytes"))  # after every run
     return payload
 

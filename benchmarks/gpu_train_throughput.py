@@ -222,7 +222,7 @@ def main(argv=None) -> dict:
 
     import torch
 
-    from benchmarks.common import save
+    from benchmarks.common import Budget, save
 
     cuda = torch.cuda.is_available()
     make_model_dir(args.model_dir, TINY if args.tiny else QWEN3_4B)
@@ -230,12 +230,19 @@ def main(argv=None) -> dict:
     unknown = [r for r in rows if r.rsplit("-", 1)[0] not in RECIPES or r.rsplit("-", 1)[-1] not in BACKENDS]
     if unknown:
         ap.error(f"unknown rows: {', '.join(unknown)}")
-    results, started, longest = [], time.perf_counter(), 0.0
+    results, budget = [], Budget(args.budget_s)
+    payload = {
+        "model": "tiny Qwen3" if args.tiny else "random Qwen3-4B-shaped",
+        "shape": TINY if args.tiny else QWEN3_4B,
+        "lengths_source": str(args.lengths.relative_to(ROOT) if args.lengths.is_relative_to(ROOT) else args.lengths),
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "rows": results,
+    }
     name = ("gpu_train_throughput_tiny" if args.tiny else "gpu_train_throughput") + (f"_{args.tag}" if args.tag else "")
     for row in rows:
-        elapsed = time.perf_counter() - started
-        if args.budget_s and results and elapsed + longest > args.budget_s:
-            results.append({"row": row, "skipped": f"over --budget-s {args.budget_s:g} ({elapsed:.0f} s used)"})
+        if over := budget.over():
+            results.append({"row": row, "skipped": over})
             print(f"{row}: skipped (over --budget-s)", flush=True)
             continue
         if row.endswith("-unsloth") and not cuda:
@@ -257,7 +264,7 @@ def main(argv=None) -> dict:
         except subprocess.TimeoutExpired:
             res = {"row": row, "error": f"timeout after {args.row_timeout} s"}
         res["row_wall_seconds"] = round(time.perf_counter() - t, 1)
-        longest = max(longest, res["row_wall_seconds"])
+        budget.ran(res["row_wall_seconds"])
         results.append(res)
         if "error" in res:
             print(f"{row}: {res['error']}", flush=True)
@@ -265,21 +272,9 @@ def main(argv=None) -> dict:
             peak = f", peak {res.get('peak_reserved_gib')} GiB reserved" if cuda else ""
             print(f"{row}: {res['trained_tokens_per_s']} tokens/s, {res['median_step_seconds']} s/step, "
                   f"{res['tokens_per_step']} tokens/step{peak}", flush=True)
-        save(name, _payload(args, results), out_dir=args.out, extra_versions=("unsloth_zoo", "bitsandbytes"))  # each row
-    payload = _payload(args, results)
+        save(name, payload, out_dir=args.out, extra_versions=("unsloth_zoo", "bitsandbytes"))  # after every row
     save(name, payload, out_dir=args.out, extra_versions=("unsloth_zoo", "bitsandbytes"))
     return payload
-
-
-def _payload(args, results: list[dict]) -> dict:
-    return {
-        "model": "tiny Qwen3" if args.tiny else "random Qwen3-4B-shaped",
-        "shape": TINY if args.tiny else QWEN3_4B,
-        "lengths_source": str(args.lengths.relative_to(ROOT) if args.lengths.is_relative_to(ROOT) else args.lengths),
-        "steps": args.steps,
-        "warmup": args.warmup,
-        "rows": results,
-    }
 
 
 if __name__ == "__main__":

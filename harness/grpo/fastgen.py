@@ -32,21 +32,21 @@ class MergedGenerator:
         import torch
         from peft.tuners.lora import LoraLayer
 
-        self.peft_model = peft_model
         self.adapter = peft_model.active_adapter
         inner = peft_model.get_base_model()  # the transformers model with the LoRA layers injected
-        self.lora = {name: m for name, m in inner.named_modules() if isinstance(m, LoraLayer)}
-        # The other trainable parameters (modules_to_save, resized embeddings) by their merged names.
-        self.extra = {self._merged_name(n): p for n, p in inner.named_parameters()
-                      if p.requires_grad and "lora_" not in n}
         with torch.no_grad():
             merged = copy.deepcopy(peft_model).merge_and_unload()
         merged.requires_grad_(False)
         if getattr(merged, "is_gradient_checkpointing", False):
             merged.gradient_checkpointing_disable()
         self.model = merged.eval()
-        self.targets = {name: merged.get_submodule(name) for name in self.lora}
-        self.params = dict(merged.named_parameters())
+        # (training LoRA layer, the copy's weight it folds into), and (the copy's parameter, the trained one) for
+        # the other trainable parameters (modules_to_save, resized embeddings), paired once by name.
+        self.lora = [(m, merged.get_submodule(name).weight) for name, m in inner.named_modules()
+                     if isinstance(m, LoraLayer)]
+        params = dict(merged.named_parameters())
+        self.extra = [(params[self._merged_name(n)], p) for n, p in inner.named_parameters()
+                      if p.requires_grad and "lora_" not in n and self._merged_name(n) in params]
         self.syncs = 0
 
     @staticmethod
@@ -63,13 +63,11 @@ class MergedGenerator:
         import torch
 
         with torch.no_grad():
-            for name, layer in self.lora.items():
-                base = layer.get_base_layer().weight
-                delta = layer.get_delta_weight(self.adapter)
-                self.targets[name].weight.copy_(base.float() + delta.float())  # never in place: base may be fp32
-            for name, p in self.extra.items():
-                if name in self.params:
-                    self.params[name].copy_(p)
+            for layer, target in self.lora:
+                base, delta = layer.get_base_layer().weight, layer.get_delta_weight(self.adapter)
+                target.copy_(base.float() + delta.float())  # never in place: base may be fp32
+            for target, trained in self.extra:
+                target.copy_(trained)
         self.syncs += 1
 
     def generate(self, *args, **kwargs):
@@ -87,9 +85,8 @@ def reason(backend: str, model, engine: str) -> str | None:
         return f"{engine} may shard the model over the processes"
     if not isinstance(model, PeftModel):
         return "the model has no LoRA adapter"
-    if getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False) or any(
-        getattr(getattr(model, "config", None), k, None) for k in ("quantization_config",)
-    ):
+    if (getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False)
+            or getattr(getattr(model, "config", None), "quantization_config", None)):
         return "the base weights are quantized"
     return None
 
@@ -103,7 +100,8 @@ def install(model) -> MergedGenerator:
 
 def uninstall(model, gen: MergedGenerator | None) -> None:
     """Give ``model`` its own ``generate`` back and free the copy."""
-    if gen is not None and model.__dict__.get("generate") == gen.generate:
+    if gen is None:
+        return
+    if model.__dict__.get("generate") == gen.generate:
         del model.generate
-    if gen is not None:
-        gen.model = gen.targets = gen.params = None
+    gen.model, gen.lora, gen.extra = None, [], []

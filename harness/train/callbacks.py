@@ -8,9 +8,10 @@ growth and the first batches' loading make them slow: the figure to compare runs
 :class:`StopOnInterrupt` with :func:`sigint_saves` turns the first Ctrl-C (SIGINT) into "save
 a checkpoint when the current optimizer step ends, then stop", so the checkpoint is always
 consistent (weights, optimizer, scheduler, RNG and data position); a second Ctrl-C aborts at
-once. :func:`sigterm_exits` turns SIGTERM (``kill``, ``timeout``, a scheduler) into ``SystemExit(143)``
-so the run's ``finally``/``except`` blocks remove what it staged instead of leaving it behind. ``--resume`` continues from that checkpoint. Under several processes both callbacks agree
-across ranks (``harness.ranks.any_rank``) so every rank stops at the same step. Not handled:
+once. ``--resume`` continues from that checkpoint. Under several processes both callbacks agree
+across ranks (``harness.ranks.any_rank``) so every rank stops at the same step.
+:func:`sigterm_exits` turns SIGTERM (``kill``, ``timeout``, a scheduler) into ``SystemExit(143)`` so
+the run's ``except`` blocks remove what it staged instead of leaving it behind. Not handled:
 SIGKILL, crashes (the next run into the same output removes their staged directory).
 """
 
@@ -107,11 +108,20 @@ class TimeBudget(TrainerCallback):
 
 
 @contextmanager
-def sigint_saves(stop: StopOnInterrupt):
-    """While active, the first SIGINT sets ``stop.requested``; the second raises KeyboardInterrupt."""
+def _handling(signum: int, handler):
+    """``handler`` for ``signum`` while active, the previous one after (main thread only: elsewhere, nothing)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signum, previous)
+
+
+def sigint_saves(stop: StopOnInterrupt):
+    """While active, the first SIGINT sets ``stop.requested``; the second raises KeyboardInterrupt."""
 
     def handler(signum, frame):
         if stop.requested:
@@ -120,25 +130,13 @@ def sigint_saves(stop: StopOnInterrupt):
         print("\nCtrl-C: saving a checkpoint at the end of this step (press Ctrl-C again to abort without saving)",
               file=sys.stderr, flush=True)
 
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    return _handling(signal.SIGINT, handler)
 
 
-@contextmanager
 def sigterm_exits():
     """While active (main thread only), SIGTERM raises ``SystemExit(143)`` where the program is, as Ctrl-C would."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
     def handler(signum, frame):
         raise SystemExit(128 + signum)
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return _handling(signal.SIGTERM, handler)
