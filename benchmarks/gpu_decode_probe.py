@@ -8,7 +8,11 @@ randomly initialised Qwen3-4B-shaped model of ``gpu_train_throughput.py``:
 - ``padding``: ``left`` (prompts of different lengths, left-padded, as GRPO batches them: attention
   gets a padding mask, and transformers' SDPA path then repeats the key/value heads, since
   ``use_gqa_in_sdpa`` needs no mask) or ``none`` (every prompt the same length, no mask);
-- ``attn``: the attention implementation of the model (``sdpa``, ``eager``, ``flex_attention``);
+- ``attn``: the attention implementation of the model (``sdpa``, ``eager``, ``flex_attention``, or
+  ``grouped_sdpa``: the project's ``harness/fastdecode.py``, SDPA without the key/value copy);
+- ``cache``: ``dynamic`` (transformers' default, grown by concatenation each step), ``growing``
+  (``harness/fastdecode.py``: a preallocated buffer, attention sees the filled part) or ``static``
+  (preallocated to the full length, attention sees all of it);
 - ``lora``: ``peft`` (a LoRA on the [train] target modules, unmerged, as TRL samples with the
   training model) or ``none`` (a plain model, as ``merged_generation`` samples);
 - ``sampling``: ``trl`` (do_sample, temperature 1, min_p 0.1, top_k 0: the [grpo] defaults) or
@@ -73,7 +77,12 @@ def load(model_dir: Path, attn: str, lora: str, device: str):
     from transformers import AutoModelForCausalLM
 
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation=attn).to(device)
+    impl = "sdpa" if attn == "grouped_sdpa" else attn
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation=impl).to(device)
+    if attn == "grouped_sdpa":
+        from harness import fastdecode
+
+        fastdecode.use(model)
     if lora == "peft":
         from peft import LoraConfig, get_peft_model
 
@@ -95,12 +104,19 @@ def _paged(model, ids, mask, new_tokens: int, kw: dict) -> int:
     return sum(len(o.generated_tokens) for o in out.values())
 
 
-def measure(model, ids, mask, new_tokens: int, sampling: str, device: str, pad_id: int, engine: str = "generate") -> dict:
+def measure(model, ids, mask, new_tokens: int, sampling: str, device: str, pad_id: int, engine: str = "generate",
+            cache: str = "dynamic") -> dict:
     import torch
 
     ids, mask = ids.to(device), mask.to(device)
     kw = dict(sampling_kwargs(sampling), pad_token_id=pad_id)
+    if cache == "static":
+        kw["cache_implementation"] = cache
     run = _paged if engine == "paged" else _generate
+    if cache == "growing":
+        from harness.fastdecode import growing_cache
+
+        run = lambda *a: _generate(*a[:4], dict(a[4], past_key_values=growing_cache()))  # noqa: E731  a new one per call
     with torch.no_grad():
         run(model, ids, mask, 4, kw)  # warm-up
         if device == "cuda":
@@ -123,7 +139,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--batches", default="32,256,512", help="comma-separated batch sizes")
     ap.add_argument("--new-tokens", type=int, default=128, help="decoding steps per row")
     ap.add_argument("--padding", default="left,none")
-    ap.add_argument("--attn", default="sdpa,flex_attention", help="attention implementations (sdpa, eager, flex_attention)")
+    ap.add_argument("--attn", default="sdpa,grouped_sdpa,flex_attention",
+                    help="attention implementations (sdpa, grouped_sdpa, eager, flex_attention)")
+    ap.add_argument("--cache", default="dynamic", help="dynamic, growing and/or static (generate rows only)")
     ap.add_argument("--lora", default="none,peft")
     ap.add_argument("--sampling", default="trl", help="trl and/or greedy")
     ap.add_argument("--engines", default="generate,paged", help="generate and/or paged (continuous batching)")
@@ -154,19 +172,21 @@ def main(argv=None) -> dict:
             rows.append({"attn": attn, "lora": lora, "error": f"load: {type(exc).__name__}: {str(exc).splitlines()[0]}"})
             print(rows[-1], flush=True)
             continue
-        combos = [(e, b, p, s) for e, b, p, s in itertools.product(split(args.engines), map(int, split(args.batches)),
-                                                                   split(args.padding), split(args.sampling))
-                  if e == "generate" or p == "left"]  # paged: never padded; its rows take the varied lengths
-        for engine, batch, padding, sampling in combos:
+        combos = [(e, b, p, s, c) for e, b, p, s, c in itertools.product(
+                      split(args.engines), map(int, split(args.batches)), split(args.padding), split(args.sampling),
+                      split(args.cache))
+                  if e == "generate" or (p == "left" and c == "dynamic")]  # paged: unpadded, its own cache
+        for engine, batch, padding, sampling, cache in combos:
             row = {"engine": engine, "attn": attn, "lora": lora, "batch": batch,
-                   "padding": padding if engine == "generate" else "none (paged)", "sampling": sampling}
+                   "padding": padding if engine == "generate" else "none (paged)", "sampling": sampling,
+                   "cache": cache if engine == "generate" else "paged"}
             if over := budget.over():
                 rows.append(row | {"skipped": over})
                 continue
             t = time.perf_counter()
             ids, mask = prompts(batch, padding, shape["vocab_size"], 2)
             try:
-                row |= measure(model, ids, mask, args.new_tokens, sampling, device, 2, engine)
+                row |= measure(model, ids, mask, args.new_tokens, sampling, device, 2, engine, cache)
             except Exception as exc:
                 row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             budget.ran(time.perf_counter() - t)

@@ -19,7 +19,8 @@
 #   benchmarks/h200_session.sh grpo-breakdown ARGS  # benchmarks/gpu_grpo_breakdown.py (4B GRPO step breakdown)
 #   benchmarks/h200_session.sh throughput ARGS      # benchmarks/gpu_train_throughput.py (4B SFT rows)
 #
-# Every step writes its JSON and log to $OUT.
+# Every step writes its JSON and log to $OUT. To keep calls apart, point OUT at a sub-folder of the device's
+# $OUT (OUT=$OUT/decode_probe/e ...): only what is under the device's $OUT comes back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=/tmp/site:$PWD HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false

@@ -110,8 +110,10 @@ class GRPOTrainConfig(RunConfig):
         "token", help="Importance ratio per token, or one per sequence (GSPO)."
     )
     steps_per_generation: int = option(
-        0, help="Optimizer steps served by one generation round (TRL; 0: gradient_accumulation_steps). Larger values "
-        "generate for several steps at once in bigger, faster batches.", ge=0,
+        4, help="Optimizer steps served by one generation round (TRL; 0: gradient_accumulation_steps, the seed's "
+        "on-policy cadence). Larger values generate for several steps at once in bigger, faster batches; TRL recomputes "
+        "the sampling policy's log-probabilities, so the importance ratio accounts for the staleness. 4: the offline "
+        "GRPO job learned as much as at the seed cadence in 3.3x less time per step (docs/grpo.md#speed).", ge=0,
     )
     cache_implementation: Literal["dynamic", "static"] = option(
         "dynamic", help="KV cache of generation ('static' allows compiled decoding on a GPU)."
@@ -121,6 +123,12 @@ class GRPOTrainConfig(RunConfig):
         "mode), synced before each generation round: measured +9 % generation tokens/s at 4B on an H200 "
         "(docs/grpo.md#speed) for one more copy of the targeted weights in memory. Not possible with Unsloth, quantized "
         "or sharded (FSDP, DeepSpeed) models: TRL then samples with the training model, as when false.",
+    )
+    fast_decoding: bool = option(
+        True, help="Decode with reasoning-kit's exact fast path (harness/fastdecode.py): grouped-query SDPA that does not "
+        "copy the key/value heads under a padding mask, and a preallocated KV cache instead of one concatenated each "
+        "step. Applies to the model that samples (the merged copy with merged_generation); not with Unsloth, which has "
+        "its own path.",
     )
     use_transformers_paged: bool = option(
         False, help="Generate with transformers' continuous batching (paged attention) instead of generate()."

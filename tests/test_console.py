@@ -86,6 +86,7 @@ class TestGRPORunRecordsTheBreakdown:
             "model": str(model), "dataset": str(tmp_path / "data.jsonl"), "output_dir": str(tmp_path / "out"),
             "backend": "hf", "max_steps": 2, "max_completion_length": 8, "optim": "adamw_torch",
             "gradient_checkpointing": False, "per_device_train_batch_size": 2, "learning_rate": 1e-3,
+            "steps_per_generation": 0,  # a generation round per step: a timing row per step
         })
         err = io.StringIO()
         with redirect_stderr(err):

@@ -94,6 +94,7 @@ def policy(tmp_path_factory):
 
 
 def _run(root, out, lr: float, steps: int = STEPS, **fast) -> list[float]:
+    fast = {"steps_per_generation": 0} | fast  # the seed's on-policy cadence unless a test asks for more
     cfg = resolve_config(SPEC.grpo, fast | {
         "model": str(root / "model"), "dataset": str(root / "data.jsonl"), "output_dir": str(out), "backend": "hf",
         "max_steps": steps, "learning_rate": lr or 1.0, "num_generations": 8, "per_device_train_batch_size": 4,

@@ -76,7 +76,7 @@ def grpo_config(workdir, out, **overrides):
         "adapter": str(workdir / "sft" / "adapter"), "dataset": str(workdir / "data.jsonl"), "output_dir": str(out),
         "backend": "hf", "max_steps": 2, "max_completion_length": 24, "optim": "adamw_torch",
         "gradient_checkpointing": False, "learning_rate": 1e-3, "sample_every": 1, "per_device_train_batch_size": 2,
-        "save_steps": 0,
+        "save_steps": 0, "steps_per_generation": 0,  # a generation round per step: a curve row and a sync per step
     }
     return resolve_config(SPEC.grpo, base | overrides)
 
@@ -133,6 +133,7 @@ class TestRun:
         m = json.loads((run.output_dir / "metrics.json").read_text())
         assert m["config"]["merged_generation"] is True
         assert m["merged_generation_syncs"] == 2  # 2 steps, one generation round each
+        assert m["config"]["fast_decoding"] is True and m["fast_decoding_calls"] == 2  # the default, on the copy
 
     def test_prompts_are_what_the_model_saw(self, run, workdir):
         """Each prompt is the spec's rendered prompt with its special tokens (TRL logs it without them)."""

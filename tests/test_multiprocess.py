@@ -93,7 +93,7 @@ def grpoed(trained, workdir):
          "--output", str(out), "--max-steps", "2", "--num-generations", "2", "--no-progress",
          "--set", "per_device_train_batch_size=1", "--set", "max_completion_length=12", "--set", 'optim="adamw_torch"',
          "--set", "gradient_checkpointing=false", "--set", "sample_every=1", "--set", "save_steps=0",
-         "--set", "merged_generation=true"],
+         "--set", "merged_generation=true", "--set", "steps_per_generation=0"],  # a round (and a sync) per step
     )
     return proc, out, json.loads((out / "metrics.json").read_text())
 
@@ -189,6 +189,26 @@ class TestRanks:
     def test_engine(self, env, expected):
         assert ranks.engine(env) == expected
 
+    TORCHRUN_ONE = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "LOCAL_WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+                    "MASTER_PORT": "29500", "GROUP_RANK": "0", "ACCELERATE_MIXED_PRECISION": "no"}
+
+    @pytest.mark.parametrize("extra, cleared", [
+        ({}, True),  # one process from a launcher: a plain process (no process group, no DDP wrapper)
+        ({"ACCELERATE_USE_FSDP": "true"}, False),  # FSDP keeps its engine on one process
+        ({"ACCELERATE_USE_DEEPSPEED": "true"}, False),
+    ])
+    def test_prepare_one_launched_process(self, extra, cleared):
+        env = self.TORCHRUN_ONE | extra
+        ranks.prepare(environ=env)
+        launcher = {k for k in self.TORCHRUN_ONE if k in ranks.LAUNCHER_VARIABLES}
+        assert (not launcher & set(env)) if cleared else launcher <= set(env)
+        assert env["ACCELERATE_MIXED_PRECISION"] == "no"  # the launcher's settings stay
+
+    def test_prepare_leaves_several_processes_alone(self):
+        env = {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "ACCELERATE_USE_CPU": "1"}
+        ranks.prepare(environ=env)
+        assert {"RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR"} <= set(env)
+
     @pytest.mark.parametrize("engine, backend, installed, cuda, expected", [
         ("ddp", "unsloth", False, True, None),
         ("ddp", "hf", False, False, None),
@@ -229,6 +249,23 @@ def test_a_launch_that_cannot_run_here_is_one_line_before_anything_is_written(tm
         train(SPEC, cfg, progress=False, log=lambda m: None)
     assert str(caught.value) == expected
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.gpu
+def test_one_process_under_torchrun_trains_as_a_plain_process(workdir):
+    """torchrun with one process on CUDA: no DDP wrapper (accelerate makes a lone launched process MULTI_GPU, a
+    process group of one; on CPU it is plain anyway, so this needs a GPU to tell the two apart)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA: on CPU accelerate runs one launched process without DDP whatever ranks.prepare does")
+    out = workdir / "runs" / "one"
+    launch(["-m", "torch.distributed.run", "--nproc-per-node", "1", "--master-port", str(free_port())],
+           ["train", "--model", str(workdir / "model"), "--dataset", str(workdir / "data.jsonl"), "--backend", "hf",
+            "--output", str(out), "--max-steps", "2", "--batch-size", "4", "--no-progress", "--set", "packing=false",
+            "--set", "gradient_checkpointing=false", "--eval-limit", "0"])
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["world_size"], m["launch"], m["distributed_type"], m["global_step"]) == (1, "single", "NO", 2)
 
 
 @pytest.mark.slow
@@ -285,3 +322,16 @@ def test_unsloth_loads_each_rank_onto_its_own_gpu(monkeypatch):
     for name, value in {"RANK": "3", "LOCAL_RANK": "1", "WORLD_SIZE": "4"}.items():
         monkeypatch.setenv(name, value)
     assert from_pretrained_kwargs(cfg, "m", vllm=False)["device_map"] == {"": 1}
+
+
+@pytest.mark.parametrize("rank, teardown", [("1", False), ("0", True)])
+def test_a_launched_rank_other_than_0_leaves_without_teardown(tmp_path, rank, teardown):
+    """After its command, rank 1 of 2 exits 0 straight away (harness.cli._leave): no atexit handler, no C++ thread
+    destructors to abort it; rank 0 exits normally."""
+    script = tmp_path / "run.py"
+    script.write_text("import atexit, sys\natexit.register(lambda: print('TEARDOWN', file=sys.stderr))\n"
+                      "sys.argv = ['reasoning-kit', 'regex']\nfrom harness.cli import main\nmain()\n")
+    env = os.environ | {"PYTHONPATH": str(REPO), "RANK": rank, "WORLD_SIZE": "2"}
+    proc = subprocess.run([sys.executable, str(script)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "<SOLUTION>" in proc.stdout, proc.stderr[-2000:]
+    assert ("TEARDOWN" in proc.stderr) is teardown

@@ -72,7 +72,7 @@ class TestTensorboard:
             "model": str(workdir / "model"), "dataset": str(workdir / "data.jsonl"), "output_dir": str(out),
             "backend": "hf", "max_steps": 1, "max_completion_length": 8, "optim": "adamw_torch",
             "gradient_checkpointing": False, "per_device_train_batch_size": 2, "save_steps": 0, "sample_every": 0,
-            "report_to": "tensorboard",
+            "report_to": "tensorboard", "steps_per_generation": 0,  # the 4 prompts make one round of 1 step
         })
         result = grpo(SPEC, cfg, progress=False, log=lambda m: None)
         found = scalars(out)

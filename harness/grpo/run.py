@@ -28,7 +28,7 @@ from pathlib import Path
 from reasoning_kit.grpo_config import GRPOTrainConfig
 from reasoning_kit.spec import FormatSpec
 
-from harness import ranks
+from harness import fastdecode, ranks
 from harness.lifecycle import RunResult, run_lifecycle
 from harness.train.sft import checkpointing_args
 
@@ -173,11 +173,12 @@ class GRPORecipe:
         if kept < need:
             dropped = {k: v for k, v in (summary.get("dropped") or {}).items() if v}
             why = f" of {summary.get('rows_in')} ({', '.join(f'{v} {k}' for k, v in dropped.items())} dropped)" if dropped else ""
+            fixes = ["more rows", "a smaller batch"] + (["a smaller steps_per_generation"] if per_round > 1 else []) \
+                + (["a larger max_prompt_length"] if dropped.get("prompt_too_long") else [])
             raise GRPOError(
                 f"{cfg.dataset}: {kept} prompt(s) kept{why}, but one generation round needs {need} "
                 f"(per_device_train_batch_size {cfg.per_device_train_batch_size} x steps_per_generation {per_round} x "
-                f"{world_size} process(es)); GRPO would train 0 steps: use more rows, a smaller batch"
-                + (", or a larger max_prompt_length" if dropped.get("prompt_too_long") else "")
+                f"{world_size} process(es)); GRPO would train 0 steps: use {', '.join(fixes[:-1])} or {fixes[-1]}"
             )
 
     def files_before(self) -> dict:
@@ -199,15 +200,22 @@ class GRPORecipe:
                               callbacks=[*callbacks[:3], self.samples, self.watch, *callbacks[3:]])
         self.samples.trainer = trainer
         self.timing = instrument(trainer)
-        self.fastgen = None
+        self.fastgen = self.fastdecode = None
         if self.cfg.merged_generation:
             if why := fastgen.reason(name, trainer.model, ranks.engine()):
                 notes.append(f"merged_generation: off ({why}); TRL samples with the training model")
             else:
                 self.fastgen = fastgen.install(trainer.model)
+        if self.cfg.fast_decoding:
+            if why := fastdecode.reason(name, paged=self.cfg.use_transformers_paged):
+                notes.append(f"fast_decoding: off ({why})")
+            else:
+                self.fastdecode = fastdecode.install(self.fastgen.model if self.fastgen else trainer.model)
         return trainer
 
     def save(self, name: str, trainer, work: Path) -> None:
+        if self.fastdecode:
+            self.fastdecode.undo()
         fastgen.uninstall(trainer.model, self.fastgen)
         trainer.model.save_pretrained(str(work / "adapter"))
         self.tokenizer.save_pretrained(str(work / "adapter"))
@@ -225,6 +233,7 @@ class GRPORecipe:
         return {"rewards": [f.__name__ for f in self.funcs], "reward_summary": summary(rows), "curves": rows,
                 "samples_written": self.samples.written, "timing": self.timing.summary(),
                 "merged_generation_syncs": self.fastgen.syncs if self.fastgen else None,
+                "fast_decoding_calls": self.fastdecode.calls if self.fastdecode else None,
                 "zero_variance_warning_at_step": self.watch.warned_at}
 
     def describe(self) -> dict:

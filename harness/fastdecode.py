@@ -1,0 +1,186 @@
+"""Faster batched decoding with transformers: grouped-query SDPA under a padding mask, and a growing cache.
+
+**Grouped SDPA.** 
+transformers 5.17's ``sdpa`` attention only uses PyTorch's native grouped-query attention
+(``enable_gqa``) when there is no attention mask; with one (left-padded prompts, as GRPO and
+``eval`` batch them) it first copies every key/value head ``num_key_value_groups`` times
+(``repeat_kv``). While decoding, that copy is the whole key/value cache of every layer at every
+step: for a Qwen3-4B-shaped model (8 key/value heads, 32 query heads) at batch 512 it is four
+times the cache written and read again per token.
+
+This implementation computes the same attention without the copy: the ``G`` query heads that
+share a key/value head are laid out as ``G`` times as many query rows of that key/value head,
+``(batch, kv_heads, G * q_len, head_dim)``, and the mask (one per batch row, identical over the
+heads) is repeated over those rows. ``scaled_dot_product_attention`` then sees as many heads as
+the cache holds. The result is the same attention up to the kernels' rounding (a test compares
+it with transformers' ``sdpa`` and ``eager`` on a tiny GQA model). Without a mask, or without
+grouping, it is transformers' ``sdpa`` unchanged.
+
+``register()`` adds it to transformers' attention and mask registries under :data:`NAME`; a
+model uses it after ``use(model)`` (or ``attn_implementation=NAME`` once registered).
+
+**Growing cache.** transformers' default ``DynamicCache`` appends each step's keys and values with
+``torch.cat``: every decoding step copies the whole cache of every layer into a fresh, one token
+longer allocation. :class:`GrowingLayer` keeps one preallocated buffer per layer, writes each step's
+keys and values into it and hands attention a view of the filled part; the buffer grows by
+:data:`CHUNK` tokens when full (the old part copied once). :func:`growing_cache` returns an empty
+``DynamicCache`` built from these layers, to pass as ``past_key_values`` to ``generate``.
+"""
+
+from __future__ import annotations
+
+NAME = "grouped_sdpa"
+CHUNK = 256  # tokens a growing cache layer adds when full
+
+
+def grouped_sdpa_forward(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None,
+                         is_causal=None, **kwargs):
+    """transformers' attention-function signature: (batch, heads, q, d) in, ((batch, q, heads, d), None) out."""
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    groups = getattr(module, "num_key_value_groups", 1)
+    if attention_mask is None or groups <= 1 or kwargs.get("position_bias") is not None or query.shape[1] != key.shape[1] * groups:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      is_causal=is_causal, **kwargs)
+    batch, heads, q_len, dim = query.shape
+    kv_heads = key.shape[1]
+    # head h = k * groups + g (repeat_kv's order): (b, k, g, q, d) -> (b, k, g*q, d)
+    q = query.reshape(batch, kv_heads, groups * q_len, dim)
+    mask = attention_mask
+    if mask.shape[-2] == q_len and q_len > 1:  # one row per query position: repeat it for each group
+        mask = mask[:, :, None].expand(mask.shape[0], mask.shape[1], groups, q_len, mask.shape[-1])
+        mask = mask.reshape(mask.shape[0], mask.shape[1], groups * q_len, mask.shape[-1])
+    out = torch.nn.functional.scaled_dot_product_attention(q, key, value, attn_mask=mask, dropout_p=dropout,
+                                                           scale=scaling, is_causal=False)
+    out = out.reshape(batch, heads, q_len, out.shape[-1])
+    return out.transpose(1, 2).contiguous(), None
+
+
+def register() -> str:
+    """Make :data:`NAME` an attention implementation transformers knows (idempotent); returns the name."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(NAME, grouped_sdpa_forward)
+    AttentionMaskInterface.register(NAME, sdpa_mask)
+    return NAME
+
+
+def use(model) -> str:
+    """Switch ``model`` (a transformers model, or a PEFT model around one) to :data:`NAME`; returns the name."""
+    register()
+    target = model.get_base_model() if hasattr(model, "get_base_model") else model
+    target.set_attn_implementation(NAME)
+    return NAME
+
+
+def _growing_layer_class():
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):
+        """A ``DynamicLayer`` whose keys/values are views of a preallocated buffer (no per-step ``torch.cat``)."""
+
+        def lazy_initialization(self, key_states, value_states) -> None:
+            super().lazy_initialization(key_states, value_states)
+            self._k = self._v = None
+
+        def _adopt(self, need: int, like) -> None:
+            """A new buffer of at least ``need`` tokens holding the current keys/values (after growth, or after
+            transformers replaced ``self.keys`` itself: crop, beam reordering, batch selection)."""
+            import torch
+
+            n = self.keys.shape[-2] if self.keys.numel() else 0
+            shape = (*like.shape[:-2], need + CHUNK, like.shape[-1])
+            k, v = torch.empty(shape, dtype=like.dtype, device=like.device), torch.empty(shape, dtype=like.dtype, device=like.device)
+            if n:
+                k[..., :n, :].copy_(self.keys)
+                v[..., :n, :].copy_(self.values)
+            self._k, self._v = k, v
+
+        def _owns(self, n: int, like) -> bool:
+            if self._k is None or self._k.shape[:-2] != like.shape[:-2] or self._k.shape[-1] != like.shape[-1]:
+                return False
+            return n == 0 or (self.keys.data_ptr() == self._k.data_ptr() and self.keys.stride() == self._k.stride())
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            n = self.keys.shape[-2] if self.keys.numel() else 0
+            need = n + key_states.shape[-2]
+            if not self._owns(n, key_states) or need > self._k.shape[-2]:
+                self._adopt(need, key_states)
+            self._k[..., n:need, :].copy_(key_states)
+            self._v[..., n:need, :].copy_(value_states)
+            self.keys, self.values = self._k[..., :need, :], self._v[..., :need, :]
+            return self.keys, self.values
+
+    return GrowingLayer
+
+
+_GROWING = None
+
+
+def growing_cache():
+    """An empty ``DynamicCache`` whose layers are :class:`GrowingLayer` (pass as ``generate(past_key_values=...)``)."""
+    global _GROWING
+    from transformers import DynamicCache
+
+    if _GROWING is None:
+        _GROWING = _growing_layer_class()
+    cache = DynamicCache()
+    cache.layer_class_to_replicate = _GROWING
+    return cache
+
+
+def reason(backend: str, *, paged: bool = False) -> str | None:
+    """Why fast decoding cannot run with ``backend``, or ``None`` when it can."""
+    if backend == "unsloth":
+        return "Unsloth has its own attention and inference path"
+    if paged:
+        return "use_transformers_paged generates with its own paged cache and attention"
+    return None
+
+
+class Installed:
+    """What :func:`install` changed on a model (its ``generate``), to undo it."""
+
+    def __init__(self, model):
+        self.model = model
+        self.calls = 0
+
+    def undo(self) -> None:
+        if self.model is not None and getattr(self.model.__dict__.get("generate"), "_rk_fastdecode", False):
+            del self.model.generate
+        self.model = None
+
+
+def _inner(model):
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def install(model) -> Installed:
+    """Give ``model`` a ``generate`` that decodes with grouped SDPA (where the model uses ``sdpa``; switched back
+    after each call, so training forwards are untouched) into a growing cache (where the generation config asks
+    for transformers' default cache). Exact: the same attention and the same cache contents."""
+    plain = model.generate
+    installed = Installed(model)
+
+    def generate(*args, **kwargs):
+        config = kwargs.get("generation_config")
+        if kwargs.get("past_key_values") is None and getattr(config, "cache_implementation", None) is None:
+            kwargs["past_key_values"] = growing_cache()
+        inner = _inner(model)
+        impl = getattr(inner.config, "_attn_implementation", None)
+        installed.calls += 1
+        if impl != "sdpa":
+            return plain(*args, **kwargs)
+        use(inner)
+        try:
+            return plain(*args, **kwargs)
+        finally:
+            inner.set_attn_implementation(impl)
+
+    generate._rk_fastdecode = True
+    model.generate = generate
+    return installed
