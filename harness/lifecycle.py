@@ -293,6 +293,7 @@ def _train_and_save(recipe, name, why, backend, plan, work: Path, out: Path, not
         if sharded:
             recipe.tokenizer.save_pretrained(str(work / "adapter"))
         else:
+            models.point_base_at_local_copy(trainer.model)
             recipe.save(name, trainer, work)
         models.record_base(work / "adapter", recipe.model_name)  # the name the user gave, not a cache path
         result.adapter_dir = out / "adapter"

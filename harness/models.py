@@ -146,6 +146,23 @@ def source_name(source: str) -> str:
     return text
 
 
+def point_base_at_local_copy(model) -> None:
+    """Before ``save_pretrained``: name the local directory the base was loaded from in ``model``'s PEFT configs.
+
+    A LoRA loaded from an adapter names the base as that adapter's ``adapter_config.json`` did: an
+    alias such as ``smollm2-135m-instruct`` (:func:`record_base`). PEFT's save then asks the hub
+    whether that name has a ``config.json`` (its vocabulary check), which offline prints a network
+    warning and can hang on DNS. The local copy answers the same question; :func:`record_base` puts
+    the user's name back in the saved file afterwards."""
+    local = getattr(getattr(model, "config", None), "_name_or_path", "") or ""
+    if not local or not (Path(local) / "config.json").is_file():
+        return
+    for config in (getattr(model, "peft_config", None) or {}).values():
+        name = getattr(config, "base_model_name_or_path", None)
+        if name and not (Path(name) / "config.json").is_file():
+            config.base_model_name_or_path = local
+
+
 def record_base(adapter_dir: str | Path, source: str) -> None:
     """Name ``source`` (:func:`source_name`) as the base in ``adapter_dir/adapter_config.json``.
 

@@ -1,4 +1,5 @@
-"""The [grpo] table of a spec: GRPO settings whose defaults are the seed notebook's GRPO stage.
+"""The [grpo] table of a spec: GRPO settings whose defaults are the seed notebook's GRPO stage (but for
+``steps_per_generation``: 4 here, measured; the notebook samples for every step, ``0``).
 
 The seed notebook (Unsloth's Qwen3-4B GRPO notebook, whose first half the seed article
 reproduces) continues the SFT model with TRL's ``GRPOTrainer``: num_generations 4, lr 5e-6,
@@ -50,7 +51,8 @@ _OFFLINE = (
     ("max_seq_length", 512, ""),
     ("learning_rate", 5e-5, "A small model and few steps (1e-4 diverged in bf16; 5e-5 measured)."),
     ("max_steps", 120, ""),
-    ("max_minutes", 5.5, "Keeps the whole command within 10 minutes on one H200 (76 steps measured)."),
+    ("max_minutes", 5.5, "Keeps the whole command within 10 minutes on one H200 (76 steps at the seed's cadence; the "
+     "defaults reach max_steps in 161 s)."),
     ("save_steps", 0, ""),
     ("sample_every", 20, ""),
     ("output_dir", "outputs/{name}-offline-grpo", ""),
@@ -110,10 +112,12 @@ class GRPOTrainConfig(RunConfig):
         "token", help="Importance ratio per token, or one per sequence (GSPO)."
     )
     steps_per_generation: int = option(
-        4, help="Optimizer steps served by one generation round (TRL; 0: gradient_accumulation_steps, the seed's "
-        "on-policy cadence). Larger values generate for several steps at once in bigger, faster batches; TRL recomputes "
+        4, help="Training batches served by one generation round (TRL's unit: optimizer steps when "
+        "gradient_accumulation_steps is 1; 0: gradient_accumulation_steps, the seed's on-policy cadence). Larger "
+        "values generate for several steps at once in bigger, faster batches; TRL recomputes "
         "the sampling policy's log-probabilities, so the importance ratio accounts for the staleness. 4: the offline "
-        "GRPO job learned as much as at the seed cadence in 3.3x less time per step (docs/grpo.md#speed).", ge=0,
+        "GRPO job learned as much as at the seed cadence in 3.3x less time per step "
+        "(docs/grpo.md#the-offline-grpo-main-job).", ge=0,
     )
     cache_implementation: Literal["dynamic", "static"] = option(
         "dynamic", help="KV cache of generation ('static' allows compiled decoding on a GPU)."

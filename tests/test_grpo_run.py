@@ -223,6 +223,7 @@ class TestCli:
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
         assert re.search(r"GRPO: 1 steps in \d+ s on cpu", result.output)
+        assert re.search(r"mean reward -?[\d.]+ -> -?[\d.]+ \(rewards logged at steps 1-1 vs 1-1\)", result.output)
         assert f"adapter: {out / 'adapter'}" in result.output
         # the before/after evaluation: starting model (base + SFT adapter) vs the GRPO adapter
         assert "Before / after GRPO" in result.output and (out / "eval" / "before_after.md").is_file()
@@ -378,6 +379,6 @@ class TestCurves:
         rows = curves(history)
         assert len(rows) == 20 and "other" not in rows[0] and rows[0]["format_errors/truncated"] == 19
         s = summary(rows)
-        assert s["window_steps"] == 10
+        assert s["window_steps"] == 10 and (s["first_steps"], s["last_steps"]) == ([1, 10], [11, 20])
         assert s["first"]["reward"] == pytest.approx(5.5) and s["last"]["reward"] == pytest.approx(15.5)
         assert s["last"]["rewards/format_exact/mean"] == pytest.approx(3 * 15.5 / 20)

@@ -321,3 +321,50 @@ class TestRecordedBase:
         follow = grpo_config(SPEC.grpo, {"adapter": str(result.adapter_dir)})
         assert base_model(follow, SPEC.train) == name
         assert models.resolve(loading_config(follow, SPEC.train).model) == str(where)  # offline, from the cache
+
+
+class TestSaveLooksAtTheLocalBase:
+    """An adapter loaded from an aliased adapter names the base by alias; PEFT's save must not ask the hub about it."""
+
+    def _peft(self, tmp_path, base_name):
+        from peft import LoraConfig, get_peft_model
+
+        from tests.tiny import make_model
+
+        spec = load_spec("working_out")
+        tok = make_tokenizer(spec, corpus(spec, 10))
+        make_model(tok).save_pretrained(tmp_path / "base")
+        from transformers import AutoModelForCausalLM
+
+        model = get_peft_model(AutoModelForCausalLM.from_pretrained(tmp_path / "base"),
+                               LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+        model.peft_config["default"].base_model_name_or_path = base_name
+        return model
+
+    def _save_warnings(self, model, out) -> list[str]:
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.save_pretrained(out)
+        return [str(w.message) for w in caught if "config file" in str(w.message) or "remote file" in str(w.message)]
+
+    def test_alias_base_is_looked_up_locally(self, tmp_path, monkeypatch):
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the hub check then fails at once instead of over the network
+        model = self._peft(tmp_path, "smollm2-135m-instruct")
+        assert self._save_warnings(model, tmp_path / "before"), "PEFT no longer checks the base: this test is moot"
+        models.point_base_at_local_copy(model)
+        assert self._save_warnings(model, tmp_path / "after") == []
+        saved = json.loads((tmp_path / "after" / "adapter_config.json").read_text())
+        assert saved["base_model_name_or_path"] == str(tmp_path / "base")
+        models.record_base(tmp_path / "after", "smollm2-135m-instruct")  # what the lifecycle does next
+        assert json.loads((tmp_path / "after" / "adapter_config.json").read_text())["base_model_name_or_path"] == \
+            "smollm2-135m-instruct"
+
+    def test_a_local_base_name_is_kept(self, tmp_path):
+        other = tmp_path / "other"
+        other.mkdir()
+        (other / "config.json").write_text("{}")
+        model = self._peft(tmp_path, str(other))
+        models.point_base_at_local_copy(model)
+        assert model.peft_config["default"].base_model_name_or_path == str(other)

@@ -84,8 +84,10 @@ def grpo_cmd(spec, model, adapter, dataset, limit, backend, max_steps, lr, num_g
     m = result.metrics
     s = m.get("reward_summary") or {}
     first, last = (s.get("first") or {}).get("reward"), (s.get("last") or {}).get("reward")
-    click.echo(session_summary("GRPO:", result) + f"; mean reward {first} -> {last} "
-               f"(first and last {s.get('window_steps', 0)} logged steps)")
+    spans, w = (s.get("first_steps"), s.get("last_steps")), s.get("window_steps", 0)
+    where = (f"rewards logged at steps {spans[0][0]}-{spans[0][1]} vs {spans[1][0]}-{spans[1][1]}"
+             if all(spans) else f"first and last {w} logged steps")
+    click.echo(session_summary("GRPO:", result) + f"; mean reward {first} -> {last} ({where})")
     if table:
         click.echo("\nBefore / after GRPO (greedy):\n")
         click.echo(table)

@@ -45,14 +45,21 @@ def _mean(values: list) -> float | None:
 
 
 def summary(rows: list[dict], window: int = 10) -> dict:
-    """Mean reward (total, per function, valid fraction) over the first and the last ``window`` steps."""
+    """Mean reward (total, per function, valid fraction) over the first and the last ``window`` logged rows.
+
+    A row is a logged step that carries a reward: every step at the seed's cadence, one step per
+    generation round with ``steps_per_generation`` > 1 (TRL logs the reward of a round once), so
+    ``first_steps`` / ``last_steps`` give the training steps each window spans."""
     if not rows:
         return {}
     w = max(1, min(window, len(rows) // 2 or 1))
     first, last = rows[:w], rows[-w:]
     keys = ["reward", "format/valid_fraction", *(f"rewards/{n}/mean" for n in reward_names(rows))]
+    span = lambda part: [part[0].get("step"), part[-1].get("step")]  # noqa: E731
     return {
         "window_steps": w,
+        "first_steps": span(first),
+        "last_steps": span(last),
         "first": {k: _mean([r.get(k) for r in first]) for k in keys},
         "last": {k: _mean([r.get(k) for r in last]) for k in keys},
     }
