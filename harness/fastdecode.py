@@ -1,7 +1,6 @@
 """Faster batched decoding with transformers: grouped-query SDPA under a padding mask, and a growing cache.
 
-**Grouped SDPA.** 
-transformers 5.17's ``sdpa`` attention only uses PyTorch's native grouped-query attention
+**Grouped SDPA.** transformers 5.17's ``sdpa`` attention only uses PyTorch's native grouped-query attention
 (``enable_gqa``) when there is no attention mask; with one (left-padded prompts, as GRPO and
 ``eval`` batch them) it first copies every key/value head ``num_key_value_groups`` times
 (``repeat_kv``). While decoding, that copy is the whole key/value cache of every layer at every
@@ -13,7 +12,7 @@ share a key/value head are laid out as ``G`` times as many query rows of that ke
 ``(batch, kv_heads, G * q_len, head_dim)``, and the mask (one per batch row, identical over the
 heads) is repeated over those rows. ``scaled_dot_product_attention`` then sees as many heads as
 the cache holds. The result is the same attention up to the kernels' rounding (a test compares
-it with transformers' ``sdpa`` and ``eager`` on a tiny GQA model). Without a mask, or without
+it with transformers' ``sdpa`` on a tiny GQA model, left-padded). Without a mask, or without
 grouping, it is transformers' ``sdpa`` unchanged.
 
 ``register()`` adds it to transformers' attention and mask registries under :data:`NAME`; a
@@ -29,6 +28,8 @@ keys and values into it and hands attention a view of the filled part; the buffe
 
 from __future__ import annotations
 
+import functools
+
 NAME = "grouped_sdpa"
 CHUNK = 256  # tokens a growing cache layer adds when full
 
@@ -40,7 +41,8 @@ def grouped_sdpa_forward(module, query, key, value, attention_mask, dropout: flo
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     groups = getattr(module, "num_key_value_groups", 1)
-    if attention_mask is None or groups <= 1 or kwargs.get("position_bias") is not None or query.shape[1] != key.shape[1] * groups:
+    if (attention_mask is None or groups <= 1 or kwargs.get("position_bias") is not None
+            or query.shape[1] != key.shape[1] * groups):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
     batch, heads, q_len, dim = query.shape
@@ -70,11 +72,16 @@ def register() -> str:
 def use(model) -> str:
     """Switch ``model`` (a transformers model, or a PEFT model around one) to :data:`NAME`; returns the name."""
     register()
-    target = model.get_base_model() if hasattr(model, "get_base_model") else model
-    target.set_attn_implementation(NAME)
+    _inner(model).set_attn_implementation(NAME)
     return NAME
 
 
+def _inner(model):
+    """The transformers model inside a PEFT model (or ``model`` itself)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+@functools.cache
 def _growing_layer_class():
     from transformers.cache_utils import DynamicLayer
 
@@ -85,14 +92,13 @@ def _growing_layer_class():
             super().lazy_initialization(key_states, value_states)
             self._k = self._v = None
 
-        def _adopt(self, need: int, like) -> None:
-            """A new buffer of at least ``need`` tokens holding the current keys/values (after growth, or after
+        def _adopt(self, n: int, need: int, like) -> None:
+            """A new buffer of at least ``need`` tokens holding the current ``n`` keys/values (after growth, or after
             transformers replaced ``self.keys`` itself: crop, beam reordering, batch selection)."""
             import torch
 
-            n = self.keys.shape[-2] if self.keys.numel() else 0
             shape = (*like.shape[:-2], need + CHUNK, like.shape[-1])
-            k, v = torch.empty(shape, dtype=like.dtype, device=like.device), torch.empty(shape, dtype=like.dtype, device=like.device)
+            k, v = (torch.empty(shape, dtype=like.dtype, device=like.device) for _ in range(2))
             if n:
                 k[..., :n, :].copy_(self.keys)
                 v[..., :n, :].copy_(self.values)
@@ -106,10 +112,10 @@ def _growing_layer_class():
         def update(self, key_states, value_states, *args, **kwargs):
             if not self.is_initialized:
                 self.lazy_initialization(key_states, value_states)
-            n = self.keys.shape[-2] if self.keys.numel() else 0
+            n = self.get_seq_length()
             need = n + key_states.shape[-2]
             if not self._owns(n, key_states) or need > self._k.shape[-2]:
-                self._adopt(need, key_states)
+                self._adopt(n, need, key_states)
             self._k[..., n:need, :].copy_(key_states)
             self._v[..., n:need, :].copy_(value_states)
             self.keys, self.values = self._k[..., :need, :], self._v[..., :need, :]
@@ -118,18 +124,12 @@ def _growing_layer_class():
     return GrowingLayer
 
 
-_GROWING = None
-
-
 def growing_cache():
     """An empty ``DynamicCache`` whose layers are :class:`GrowingLayer` (pass as ``generate(past_key_values=...)``)."""
-    global _GROWING
     from transformers import DynamicCache
 
-    if _GROWING is None:
-        _GROWING = _growing_layer_class()
     cache = DynamicCache()
-    cache.layer_class_to_replicate = _GROWING
+    cache.layer_class_to_replicate = _growing_layer_class()
     return cache
 
 
@@ -145,18 +145,14 @@ def reason(backend: str, *, paged: bool = False) -> str | None:
 class Installed:
     """What :func:`install` changed on a model (its ``generate``), to undo it."""
 
-    def __init__(self, model):
-        self.model = model
+    def __init__(self, model, generate):
+        self.model, self.generate = model, generate
         self.calls = 0
 
     def undo(self) -> None:
-        if self.model is not None and getattr(self.model.__dict__.get("generate"), "_rk_fastdecode", False):
+        if self.model is not None and self.model.__dict__.get("generate") is self.generate:
             del self.model.generate
         self.model = None
-
-
-def _inner(model):
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
 def install(model) -> Installed:
@@ -164,7 +160,6 @@ def install(model) -> Installed:
     after each call, so training forwards are untouched) into a growing cache (where the generation config asks
     for transformers' default cache). Exact: the same attention and the same cache contents."""
     plain = model.generate
-    installed = Installed(model)
 
     def generate(*args, **kwargs):
         config = kwargs.get("generation_config")
@@ -181,6 +176,6 @@ def install(model) -> Installed:
         finally:
             inner.set_attn_implementation(impl)
 
-    generate._rk_fastdecode = True
+    installed = Installed(model, generate)
     model.generate = generate
     return installed

@@ -173,8 +173,9 @@ class GRPORecipe:
         if kept < need:
             dropped = {k: v for k, v in (summary.get("dropped") or {}).items() if v}
             why = f" of {summary.get('rows_in')} ({', '.join(f'{v} {k}' for k, v in dropped.items())} dropped)" if dropped else ""
-            fixes = ["more rows", "a smaller batch"] + (["a smaller steps_per_generation (0: a round per step)"] if per_round > 1 else []) \
-                + (["a larger max_prompt_length"] if dropped.get("prompt_too_long") else [])
+            fixes = ["more rows", "a smaller batch"]
+            fixes += ["a smaller steps_per_generation (0: a round per step)"] if per_round > 1 else []
+            fixes += ["a larger max_prompt_length"] if dropped.get("prompt_too_long") else []
             raise GRPOError(
                 f"{cfg.dataset}: {kept} prompt(s) kept{why}, but one generation round needs {need} "
                 f"(per_device_train_batch_size {cfg.per_device_train_batch_size} x steps_per_generation {per_round} x "
