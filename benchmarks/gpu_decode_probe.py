@@ -12,7 +12,9 @@ randomly initialised Qwen3-4B-shaped model of ``gpu_train_throughput.py``:
   ``grouped_sdpa``: the project's ``harness/fastdecode.py``, SDPA without the key/value copy);
 - ``cache``: ``dynamic`` (transformers' default, grown by concatenation each step), ``growing``
   (``harness/fastdecode.py``: a preallocated buffer, attention sees the filled part) or ``static``
-  (preallocated to the full length, attention sees all of it);
+  (preallocated to the full length, attention sees all of it) or ``graphs`` (what ``[grpo] fast_decoding``
+  installs: the growing cache, grouped SDPA, and each decoding step replayed as a CUDA graph,
+  ``harness/decodegraph.py``; on CPU the same bucketed steps without graphs);
 - ``lora``: ``peft`` (a LoRA on the [train] target modules, unmerged, as TRL samples with the
   training model) or ``none`` (a plain model, as ``merged_generation`` samples);
 - ``sampling``: ``trl`` (do_sample, temperature 1, min_p 0.1, top_k 0: the [grpo] defaults) or
@@ -117,6 +119,25 @@ def measure(model, ids, mask, new_tokens: int, sampling: str, device: str, pad_i
         from harness.fastdecode import growing_cache
 
         run = lambda *a: _generate(*a[:4], dict(a[4], past_key_values=growing_cache()))  # noqa: E731  a new one per call
+    installed = None
+    if cache == "graphs":  # the [grpo] fast_decoding path: growing cache, grouped SDPA, steps replayed as CUDA graphs
+        from harness import fastdecode
+
+        installed = fastdecode.install(model, graphs="auto" if device == "cuda" else "eager")
+    try:
+        row = _timed(run, model, ids, mask, new_tokens, kw, device)
+    finally:
+        if installed:
+            installed.undo()
+    if installed:
+        row["graphed_steps"] = installed.graphed_steps
+        row["not_graphed"] = sorted(installed.graph_skips)
+    return row
+
+
+def _timed(run, model, ids, mask, new_tokens: int, kw: dict, device: str) -> dict:
+    import torch
+
     with torch.no_grad():
         run(model, ids, mask, 4, kw)  # warm-up
         if device == "cuda":
@@ -141,7 +162,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--padding", default="left,none")
     ap.add_argument("--attn", default="sdpa,grouped_sdpa,flex_attention",
                     help="attention implementations (sdpa, grouped_sdpa, eager, flex_attention)")
-    ap.add_argument("--cache", default="dynamic", help="dynamic, growing and/or static (generate rows only)")
+    ap.add_argument("--cache", default="dynamic", help="dynamic, growing, graphs and/or static (generate rows only)")
     ap.add_argument("--lora", default="none,peft")
     ap.add_argument("--sampling", default="trl", help="trl and/or greedy")
     ap.add_argument("--engines", default="generate,paged", help="generate and/or paged (continuous batching)")

@@ -40,7 +40,8 @@ from benchmarks.gpu_train_throughput import BACKENDS, QWEN3_4B, TINY, make_model
 
 PHASES = ("generation_s", "reward_s", "update_s")
 # The [grpo] keys that decide generation speed, recorded from each run's metrics.json (defaults change over time).
-CONFIG_KEYS = ("steps_per_generation", "merged_generation", "cache_implementation", "use_transformers_paged",
+CONFIG_KEYS = ("steps_per_generation", "merged_generation", "fast_decoding", "decode_graphs", "cache_implementation",
+               "use_transformers_paged",
                "per_device_train_batch_size", "num_generations", "max_completion_length", "gradient_checkpointing")
 
 
@@ -105,6 +106,8 @@ def run_one(backend: str, sets: list[str], args, log_path: Path) -> dict:
                     "seconds_per_step": m.get("seconds_per_step"), "steps": m.get("global_step"),
                     "peak_memory": m.get("peak_memory"), "device": m.get("device"), "backend_used": m.get("backend"),
                     "backend_reason": m.get("backend_reason"), "data": m.get("data"), "notes": m.get("notes"),
+                    "decoding": {k: m.get(k) for k in ("merged_generation_syncs", "fast_decoding_calls",
+                                                       "decode_graphed_steps", "decode_not_graphed")},
                     "config": {k: (m.get("config") or {}).get(k) for k in CONFIG_KEYS}}
     except subprocess.TimeoutExpired as e:
         log = e.stdout if isinstance(e.stdout, str) else (e.stdout or b"").decode(errors="replace")

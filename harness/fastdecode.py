@@ -28,6 +28,7 @@ keys and values into it and hands attention a view of the filled part; the buffe
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 NAME = "grouped_sdpa"
@@ -88,17 +89,23 @@ def _growing_layer_class():
     class GrowingLayer(DynamicLayer):
         """A ``DynamicLayer`` whose keys/values are views of a preallocated buffer (no per-step ``torch.cat``)."""
 
+        def __init__(self, capacity: int = 0):
+            super().__init__()
+            self.capacity = capacity
+
         def lazy_initialization(self, key_states, value_states) -> None:
             super().lazy_initialization(key_states, value_states)
             self._k = self._v = None
 
         def _adopt(self, n: int, need: int, like) -> None:
-            """A new buffer of at least ``need`` tokens holding the current ``n`` keys/values (after growth, or after
-            transformers replaced ``self.keys`` itself: crop, beam reordering, batch selection)."""
+            """A new, zeroed buffer of at least ``need`` tokens holding the current ``n`` keys/values (after growth,
+            or after transformers replaced ``self.keys`` itself: crop, beam reordering, batch selection); the
+            layer's ``capacity`` when that is enough (it then never grows)."""
             import torch
 
-            shape = (*like.shape[:-2], need + CHUNK, like.shape[-1])
-            k, v = (torch.empty(shape, dtype=like.dtype, device=like.device) for _ in range(2))
+            size = self.capacity if need <= self.capacity else need + CHUNK
+            shape = (*like.shape[:-2], size, like.shape[-1])
+            k, v = (torch.zeros(shape, dtype=like.dtype, device=like.device) for _ in range(2))
             if n:
                 k[..., :n, :].copy_(self.keys)
                 v[..., :n, :].copy_(self.values)
@@ -124,12 +131,13 @@ def _growing_layer_class():
     return GrowingLayer
 
 
-def growing_cache():
-    """An empty ``DynamicCache`` whose layers are :class:`GrowingLayer` (pass as ``generate(past_key_values=...)``)."""
+def growing_cache(capacity: int = 0):
+    """An empty ``DynamicCache`` whose layers are :class:`GrowingLayer` (pass as ``generate(past_key_values=...)``),
+    each allocated for ``capacity`` positions at once when that holds the prompt."""
     from transformers import DynamicCache
 
     cache = DynamicCache()
-    cache.layer_class_to_replicate = _growing_layer_class()
+    cache.layer_class_to_replicate = functools.partial(_growing_layer_class(), capacity)
     return cache
 
 
@@ -143,11 +151,18 @@ def reason(backend: str, *, paged: bool = False) -> str | None:
 
 
 class Installed:
-    """What :func:`install` changed on a model (its ``generate``), to undo it."""
+    """What :func:`install` changed on a model (its ``generate``), to undo it; counts of what it did."""
 
-    def __init__(self, model, generate):
-        self.model, self.generate = model, generate
-        self.calls = 0
+    def __init__(self, model, generate, fast: bool):
+        self.model, self.generate, self.fast = model, generate, fast
+        self.calls = 0  # generate calls
+        self.graphed_steps = 0  # decoding steps replayed as CUDA graphs (or run as bucketed steps, graphs="eager")
+        self.graph_skips: set[str] = set()  # why a call's steps were not graphed
+
+    def count(self, stepper) -> None:
+        self.graphed_steps += stepper.steps
+        if stepper.failure:
+            self.graph_skips.add(stepper.failure)
 
     def undo(self) -> None:
         if self.model is not None and self.model.__dict__.get("generate") is self.generate:
@@ -155,27 +170,97 @@ class Installed:
         self.model = None
 
 
-def install(model) -> Installed:
-    """Give ``model`` a ``generate`` that decodes with grouped SDPA (where the model uses ``sdpa``; switched back
-    after each call, so training forwards are untouched) into a growing cache (where the generation config asks
-    for transformers' default cache). Exact: the same attention and the same cache contents."""
+@contextlib.contextmanager
+def _without_checkpointing(model):
+    """Gradient checkpointing off for the call. transformers 5.17 drops the KV cache in every checkpointed layer of
+    a model in training mode, while ``generate`` still feeds one token a step: each token would be predicted from
+    the previous token alone (TRL samples with the training model in training mode)."""
+    layers = [m for m in model.modules() if getattr(m, "gradient_checkpointing", False) is True]
+    for m in layers:
+        m.gradient_checkpointing = False
+    try:
+        yield
+    finally:
+        for m in layers:
+            m.gradient_checkpointing = True
+
+
+def _graph_reason(inner, kwargs, args) -> tuple[str | None, int]:
+    """Why this call's decoding steps cannot be graphed (or ``None``), and the cache capacity they need."""
+    import torch
+
+    from harness import decodegraph
+
+    ids = kwargs.get("input_ids", args[0] if args else None)
+    config = kwargs.get("generation_config") or inner.generation_config
+    new = kwargs.get("max_new_tokens") or getattr(config, "max_new_tokens", None)
+    cap = decodegraph.capacity(ids.shape[-1], new) if isinstance(ids, torch.Tensor) and ids.dim() == 2 else None
+    if cap is None:
+        return "max_new_tokens or input_ids not given", 0
+    if any(isinstance(m, torch.nn.Dropout) and m.p > 0 and m.training for m in inner.modules()):
+        return "dropout is active (the model is in training mode)", 0
+    return decodegraph.reason(inner), cap
+
+
+def install(model, *, fast: bool = True, graphs: str = "auto") -> Installed:
+    """Give ``model`` a ``generate`` that always keeps the KV cache (gradient checkpointing off for the call) and,
+    with ``fast``, decodes with grouped SDPA (where the model uses ``sdpa``; switched back after each call, so
+    training forwards are untouched) into a growing cache (where the generation config asks for transformers'
+    default cache), its single-token steps replayed as CUDA graphs (:mod:`harness.decodegraph`) when
+    ``graphs`` is ``"auto"`` and the model is on a GPU (``"eager"``: the same bucketed steps without graphs,
+    ``"off"``: none). Exact: the same attention and the same cache contents."""
+    from harness import decodegraph
+
     plain = model.generate
 
     def generate(*args, **kwargs):
-        config = kwargs.get("generation_config")
-        if kwargs.get("past_key_values") is None and getattr(config, "cache_implementation", None) is None:
-            kwargs["past_key_values"] = growing_cache()
-        inner = _inner(model)
-        impl = getattr(inner.config, "_attn_implementation", None)
         installed.calls += 1
-        if impl != "sdpa":
+        inner = _inner(model)
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(_without_checkpointing(model))
+            impl = getattr(inner.config, "_attn_implementation", None)
+            if not fast:
+                return plain(*args, **kwargs)
+            config = kwargs.get("generation_config")
+            if kwargs.get("past_key_values") is None and getattr(config, "cache_implementation", None) is None:
+                why, cap = _graph_reason(inner, kwargs, args) if graphs != "off" else (None, 0)
+                if graphs == "auto" and not why and inner.device.type != "cuda":
+                    why = "the model is not on a GPU"
+                if graphs != "off" and not why:
+                    kwargs["past_key_values"] = growing_cache(cap)
+                    stepper = decodegraph.Stepper(inner.forward, kwargs["past_key_values"], cap,
+                                                  graphs=graphs == "auto")
+                    stack.enter_context(_forward_replaced(inner, stepper))
+                    stack.callback(installed.count, stepper)
+                else:
+                    if why:
+                        installed.graph_skips.add(why)
+                    kwargs["past_key_values"] = growing_cache()
+            if impl == "sdpa":
+                use(inner)
+                stack.callback(inner.set_attn_implementation, impl)
             return plain(*args, **kwargs)
-        use(inner)
-        try:
-            return plain(*args, **kwargs)
-        finally:
-            inner.set_attn_implementation(impl)
 
-    installed = Installed(model, generate)
+    installed = Installed(model, generate, fast)
     model.generate = generate
     return installed
+
+
+@contextlib.contextmanager
+def _forward_replaced(inner, stepper):
+    """``inner.forward`` is ``stepper.forward`` for the call (an instance attribute, as accelerate's hooks do)."""
+    had = inner.__dict__.get("forward")
+
+    @functools.wraps(inner.forward)  # generate reads forward's signature (whether to pass position_ids)
+    def forward(*args, **kwargs):
+        return stepper.forward(*args, **kwargs)
+
+    inner.forward = forward
+    try:
+        yield
+    finally:
+        if had is None:
+            del inner.forward
+        else:
+            inner.forward = had
+        stepper.close()

@@ -134,6 +134,11 @@ class GRPOTrainConfig(RunConfig):
         "step. Applies to the model that samples (the merged copy with merged_generation); not with Unsloth, which has "
         "its own path.",
     )
+    decode_graphs: bool = option(
+        True, help="With fast_decoding on a GPU, replay each decoding step as a CUDA graph (harness/decodegraph.py): one "
+        "launch instead of about a thousand small kernels per token. Llama, Qwen2 and Qwen3 models with sdpa attention "
+        "and no active dropout; others decode un-graphed (metrics.json: decode_not_graphed says why).",
+    )
     use_transformers_paged: bool = option(
         False, help="Generate with transformers' continuous batching (paged attention) instead of generate()."
     )

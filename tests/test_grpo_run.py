@@ -134,6 +134,8 @@ class TestRun:
         assert m["config"]["merged_generation"] is True
         assert m["merged_generation_syncs"] == 2  # 2 steps, one generation round each
         assert m["config"]["fast_decoding"] is True and m["fast_decoding_calls"] == 2  # the default, on the copy
+        # decode_graphs (default true) needs CUDA: on this CPU every call says so and decodes un-graphed
+        assert m["decode_graphed_steps"] == 0 and m["decode_not_graphed"] == ["the model is not on a GPU"]
 
     def test_prompts_are_what_the_model_saw(self, run, workdir):
         """Each prompt is the spec's rendered prompt with its special tokens (TRL logs it without them)."""

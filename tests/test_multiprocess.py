@@ -41,8 +41,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# the repository first, then whatever the caller had (the GPU machine keeps its wheels in a PYTHONPATH folder)
+PYTHONPATH = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def launch(launcher: list[str], args: list[str]) -> subprocess.CompletedProcess:
-    env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
+    env = os.environ | {"PYTHONPATH": PYTHONPATH, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1",
                         "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "ACCELERATE_USE_CPU", "ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"):
         env.pop(name, None)
@@ -279,7 +283,7 @@ def test_ctrl_c_under_torchrun_saves_one_checkpoint_and_resume_finishes(workdir)
     args = ["train", "--model", str(workdir / "model"), "--dataset", str(workdir / "data.jsonl"), "--backend", "hf",
             "--output", str(out), "--max-steps", "200", "--batch-size", "4", "--no-progress", "--set", "logging_steps=1",
             "--set", "gradient_checkpointing=false", "--set", "packing=false"]
-    env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+    env = os.environ | {"PYTHONPATH": PYTHONPATH, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port())]
     proc = subprocess.Popen([*torchrun, "-m", "harness.cli", *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -331,7 +335,7 @@ def test_a_launched_rank_other_than_0_leaves_without_teardown(tmp_path, rank, te
     script = tmp_path / "run.py"
     script.write_text("import atexit, sys\natexit.register(lambda: print('TEARDOWN', file=sys.stderr))\n"
                       "sys.argv = ['reasoning-kit', 'regex']\nfrom harness.cli import main\nmain()\n")
-    env = os.environ | {"PYTHONPATH": str(REPO), "RANK": rank, "WORLD_SIZE": "2"}
+    env = os.environ | {"PYTHONPATH": PYTHONPATH, "RANK": rank, "WORLD_SIZE": "2"}
     proc = subprocess.run([sys.executable, str(script)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "<SOLUTION>" in proc.stdout, proc.stderr[-2000:]
     assert ("TEARDOWN" in proc.stderr) is teardown

@@ -207,11 +207,13 @@ class GRPORecipe:
                 notes.append(f"merged_generation: off ({why}); TRL samples with the training model")
             else:
                 self.fastgen = fastgen.install(trainer.model)
-        if self.cfg.fast_decoding:
-            if why := fastdecode.reason(name, paged=self.cfg.use_transformers_paged):
-                notes.append(f"fast_decoding: off ({why})")
-            else:
-                self.fastdecode = fastdecode.install(self.fastgen.model if self.fastgen else trainer.model)
+        why = fastdecode.reason(name, paged=self.cfg.use_transformers_paged)
+        if self.cfg.fast_decoding and why:
+            notes.append(f"fast_decoding: off ({why})")
+        if name != "unsloth":  # always: the wrapper keeps the KV cache under gradient checkpointing
+            self.fastdecode = fastdecode.install(self.fastgen.model if self.fastgen else trainer.model,
+                                                 fast=self.cfg.fast_decoding and why is None,
+                                                 graphs="auto" if self.cfg.decode_graphs else "off")
         return trainer
 
     def save(self, name: str, trainer, work: Path) -> None:
@@ -234,7 +236,9 @@ class GRPORecipe:
         return {"rewards": [f.__name__ for f in self.funcs], "reward_summary": summary(rows), "curves": rows,
                 "samples_written": self.samples.written, "timing": self.timing.summary(),
                 "merged_generation_syncs": self.fastgen.syncs if self.fastgen else None,
-                "fast_decoding_calls": self.fastdecode.calls if self.fastdecode else None,
+                "fast_decoding_calls": self.fastdecode.calls if self.fastdecode and self.fastdecode.fast else None,
+                "decode_graphed_steps": self.fastdecode.graphed_steps if self.fastdecode else None,
+                "decode_not_graphed": sorted(self.fastdecode.graph_skips) if self.fastdecode else None,
                 "zero_variance_warning_at_step": self.watch.warned_at}
 
     def describe(self) -> dict:
