@@ -131,6 +131,7 @@ def measure(model, ids, mask, new_tokens: int, sampling: str, device: str, pad_i
             installed.undo()
     if installed:
         row["graphed_steps"] = installed.graphed_steps
+        row["bucketed_steps"] = installed.bucketed_steps
         row["not_graphed"] = sorted(installed.graph_skips)
     return row
 

@@ -81,7 +81,7 @@ class Stepper:
         self.buffers = None  # (ids, positions, write position, mask), made at the first step
         self.captured: dict[int, tuple] = {}  # bucket length -> (graph, logits it writes)
         self.pool = None
-        self.steps = 0
+        self.steps = self.replays = 0  # bucketed steps, and those of them replayed as graphs
         self.failure: str | None = None  # why capturing failed (the steps then run eagerly)
 
     def _eligible(self, kwargs) -> bool:
@@ -155,6 +155,7 @@ class Stepper:
             self.captured[length] = (graph, logits)
         graph, logits = self.captured[length]
         graph.replay()
+        self.replays += 1
         return logits
 
     def close(self) -> None:

@@ -156,11 +156,13 @@ class Installed:
     def __init__(self, model, generate, fast: bool):
         self.model, self.generate, self.fast = model, generate, fast
         self.calls = 0  # generate calls
-        self.graphed_steps = 0  # decoding steps replayed as CUDA graphs (or run as bucketed steps, graphs="eager")
+        self.bucketed_steps = 0  # decoding steps run by harness.decodegraph (graphs="eager": without graphs)
+        self.graphed_steps = 0  # those of them replayed as CUDA graphs
         self.graph_skips: set[str] = set()  # why a call's steps were not graphed
 
     def count(self, stepper) -> None:
-        self.graphed_steps += stepper.steps
+        self.bucketed_steps += stepper.steps
+        self.graphed_steps += stepper.replays
         if stepper.failure:
             self.graph_skips.add(stepper.failure)
 

@@ -63,7 +63,8 @@ def test_bucketed_steps_score_what_sdpa_scores(monkeypatch, model_type, bucket):
     installed = fastdecode.install(model, graphs="eager")
     sequences, steps = _generate(model, ids, mask)
     installed.undo()
-    assert installed.graphed_steps == NEW - 1 and not installed.graph_skips  # every step after the prefill
+    assert installed.bucketed_steps == NEW - 1 and not installed.graph_skips  # every step after the prefill
+    assert installed.graphed_steps == 0  # eager: no graphs
     assert "forward" not in model.__dict__  # the model's own forward is back
     want = _teacher_forced(model, sequences, mask)
     assert steps.shape == want.shape
@@ -92,12 +93,12 @@ def test_steps_it_cannot_graph_run_plainly():
     installed = fastdecode.install(model, graphs="eager")
     with torch.no_grad():
         model.generate(input_ids=ids, attention_mask=mask, max_length=ids.shape[1] + 3, do_sample=False, pad_token_id=0)
-    assert installed.graphed_steps == 0 and installed.graph_skips == {"max_new_tokens or input_ids not given"}
+    assert installed.bucketed_steps == 0 and installed.graph_skips == {"max_new_tokens or input_ids not given"}
     installed.graph_skips.clear()
     with torch.no_grad():
         model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=3, do_sample=False, pad_token_id=0,
                        past_key_values=fastdecode.growing_cache())
-    assert installed.graphed_steps == 0 and not installed.graph_skips
+    assert installed.bucketed_steps == 0 and not installed.graph_skips
 
 
 def test_reason():
@@ -159,6 +160,6 @@ def test_cuda_graph_replays_score_what_sdpa_scores(monkeypatch, bucket):
     sequences, steps = _generate(model, ids, mask)
     _, again = _generate(model, ids, mask)  # a second call captures its own graphs
     installed.undo()
-    assert installed.graphed_steps == 2 * (NEW - 1) and not installed.graph_skips
+    assert installed.graphed_steps == installed.bucketed_steps == 2 * (NEW - 1) and not installed.graph_skips
     want = _teacher_forced(model, sequences, mask)
     assert (steps - want).abs().max() < TOL and (again - steps).abs().max() < TOL
