@@ -49,7 +49,7 @@ def _generate(model, ids, mask, **kw):
 
 def _teacher_forced(model, sequences, prompt_mask):
     """Plain sdpa logits of ``sequences`` (prompt + generated) at the positions that predicted each new token."""
-    full = torch.cat([prompt_mask, torch.ones(sequences.shape[0], NEW, dtype=prompt_mask.dtype)], dim=1)
+    full = torch.cat([prompt_mask, torch.ones(sequences.shape[0], NEW, dtype=prompt_mask.dtype, device=prompt_mask.device)], dim=1)
     with torch.no_grad():
         logits = model(input_ids=sequences, attention_mask=full).logits
     return logits[:, prompt_mask.shape[1] - 1:-1]
