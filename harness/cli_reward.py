@@ -5,7 +5,8 @@ For debugging a reward before a GPU run: each line of a JSON-lines file holds a
 (the spec's ``[answer] column``, or ``--column``); ``prompt`` and ``completion_ids`` are
 used when present. Prints each completion's per-reward scores, its total and its error
 codes, then the means; ``--json`` prints the same as one JSON object. Thin: the scoring is
-``reasoning_kit.rewards``; bad input is a one-line error (exit status 2).
+``reasoning_kit.rewards``; bad input, a completion that holds no text included, is a one-line
+error (exit status 2) before anything is scored.
 """
 
 from __future__ import annotations
@@ -20,6 +21,27 @@ import click
 from .cliutil import UserError, spec_option
 
 NEEDS_GOLD = {"answer", "numbers", "closeness"}
+_JSON_KINDS = {int: "a number", float: "a number", list: "a list with no message holding string 'content'",
+               dict: "an object without string 'content'"}
+
+
+def completion_problem(completion: object) -> str | None:
+    """Why a ``completion`` field holds no text the rewards can score, or None when it does.
+
+    The rewards themselves score a non-string completion as ``not_text`` (a trainer must not
+    stop on one), but here it comes from the user's file: a mistake in the input, not a score.
+
+    >>> completion_problem([{"role": "assistant", "content": "4"}]) is None
+    True
+    >>> print(completion_problem(None))
+    'completion' is null, not text (expected a string or a list of {"role", "content"} messages)
+    """
+    from reasoning_kit.answers import completion_text
+
+    if completion_text(completion) is not None:
+        return None
+    kind = json.dumps(completion) if completion is None or isinstance(completion, bool) else _JSON_KINDS[type(completion)]
+    return f"'completion' is {kind}, not text (expected a string or a list of {{\"role\", \"content\"}} messages)"
 
 
 def _read_lines(name: str) -> tuple[str, str]:
@@ -42,7 +64,7 @@ def _read_lines(name: str) -> tuple[str, str]:
 
 
 def read_records(name: str, column: str, need_gold: bool) -> list[tuple[str, dict]]:
-    """(source, record) for each non-blank line; every record has a completion (and gold).
+    """(source, record) for each non-blank line; every record has a completion with text (and gold).
 
     Every bad line is reported at once (exit 2) before anything is scored.
     """
@@ -58,6 +80,8 @@ def read_records(name: str, column: str, need_gold: bool) -> list[tuple[str, dic
         found = ", ".join(sorted(record)) or "none"
         if "completion" not in record:
             bad.append((number, f"no 'completion' field (found: {found})"))
+        elif problem := completion_problem(record["completion"]):
+            bad.append((number, problem))
         elif need_gold and column not in record:
             bad.append((number, f"no gold answer field {column!r} (found: {found}); choose it with --column"))
         else:

@@ -4,7 +4,8 @@
 that knows its own settings, model loading and trainer; everything else happens here, once:
 
 1. check settings: the backend choice, the output directory (``harness.outputs.plan_run``,
-   nothing written), the recipe's cheap checks, every non-finite number, and the trainer
+   nothing written), the recipe's cheap checks, the config's values against the schema's types
+   (``reasoning_kit.schema.type_problems``: a nan or an infinite number included), and the trainer
    arguments built by TRL/transformers in a dry step without a model (an unknown optimizer
    or scheduler is one line naming its key);
 2. load the model and data (``recipe.load``);
@@ -26,13 +27,12 @@ Any trainer callback with a ``run_metrics()`` method (per-step timing, say) adds
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import resource
 import sys
 import time
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -93,16 +93,6 @@ def peak_memory() -> dict:
         out["cuda_peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
         out["cuda_peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 3)
     return out
-
-
-def non_finite(cfg, table: str) -> list[str]:
-    """``table.key must be a finite number, got nan`` for every float setting that is nan or infinite."""
-    found = []
-    for f in fields(cfg) if is_dataclass(cfg) else ():
-        value = getattr(cfg, f.name)
-        if isinstance(value, float) and not math.isfinite(value):
-            found.append(f"{table}.{f.name} must be a finite number, got {value}")
-    return found
 
 
 def trainer_args_error(exc: ValueError, cfg, table: str) -> str:
@@ -171,9 +161,13 @@ def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, prog
     except outputs.OutputError as exc:
         raise error(str(exc)) from None
     recipe.check()
-    problems = non_finite(recipe.cfg, recipe.command)
-    if problems:
-        raise error(f"invalid {recipe.command} option: " + "; ".join(problems))
+    # A config made in code skipped the spec loader: its values get the schema's own type check (a nan is not
+    # "a finite number"), worded as for --set. Ranges stay the caller's business (a learning rate of 0 as a control).
+    from harness.train.config import invalid_options
+    from reasoning_kit.schema import type_problems
+
+    if problems := type_problems(recipe.cfg, recipe.command):
+        raise error(invalid_options(recipe.command, problems))
     log(f"backend: {name} ({why})")
     backend = backends.get(name)  # unsloth is imported here, before transformers
     import datasets

@@ -15,7 +15,10 @@ What it guarantees:
   ``completed``), changing nothing, unless it continues past the run's final checkpoint;
 - files are written atomically (a temporary file in the same directory, then ``os.replace``),
   never through a symlink (``O_NOFOLLOW``), with the user's umask (also the files a library
-  wrote 0600, such as ``adapter_model.safetensors``: :func:`follow_umask`); :func:`inside` keeps a
+  wrote 0600, such as ``adapter_model.safetensors``: :func:`follow_umask`);
+- an output path with a symbolic link in it, as its last component or any directory above
+  (the top-level one such as ``/tmp`` excepted), is refused before anything is written
+  (:func:`refuse_symlink`, which every command's output check calls); :func:`inside` keeps a
   derived path in its directory and :func:`refuse_same_file` keeps an input from being an output.
 
 Not handled: concurrent runs writing the same directory, network file systems without
@@ -103,9 +106,44 @@ def inside(root: Path, path: Path) -> Path:
     return Path(path)
 
 
+def symlink_on_path(path: Path) -> Path | None:
+    """The first symbolic link among ``path`` and the directories above it, or None.
+
+    ``path`` is made absolute against the working directory (which the system reports without
+    links) but neither resolved nor normalised: ``..`` is walked as the system walks it, so
+    ``link/../run`` counts as going through ``link``. The top-level directory under ``/`` is not
+    looked at: it is the system's layout, not a choice of the user's (``/tmp`` and ``/var`` are
+    links on macOS, ``/home`` on some Linux systems, ``/bin`` wherever ``/usr`` is merged).
+    Every directory below it counts, so ``runs`` linked to a bigger disk is refused in
+    ``runs/exp1`` as in ``/home/me/runs/exp1``; the message gives the real path to use instead.
+    """
+    absolute = Path(path).absolute()
+    walked = Path(absolute.anchor)
+    for i, part in enumerate(absolute.parts[1:]):
+        walked = walked / part
+        try:
+            mode = os.lstat(walked).st_mode
+        except OSError:  # missing (so is everything below) or not searchable: the write itself will say so
+            return None
+        if i > 0 and stat.S_ISLNK(mode):
+            return walked
+    return None
+
+
 def refuse_symlink(path: Path, what: str = "output") -> None:
-    if Path(path).is_symlink():
+    """OutputError when ``path``, or a directory above it, is a symbolic link (:func:`symlink_on_path`).
+
+    A write through a link lands somewhere the user did not name: a run renamed into place,
+    the trash of an ``--overwrite`` and a stale-run sweep would all act in the link's target.
+    Checked before anything is written; the message names the link and the real path to give.
+    """
+    link = symlink_on_path(path)
+    if link is None:
+        return
+    if link == Path(path).absolute():
         raise OutputError(f"{what} {path} is a symbolic link: reasoning-kit does not write through links; give the real path")
+    raise OutputError(f"{what} {path} goes through the symbolic link {link}: reasoning-kit does not write through links; "
+                      f"give the real path ({Path(path).resolve()})")
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:

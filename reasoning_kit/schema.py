@@ -8,7 +8,8 @@ reports three problems at once.
 
 Each key is declared once, as a dataclass field made by :func:`option`: its type (the
 annotation), its default, its help text and its allowed range (``ge``/``gt``/``le``/``lt``,
-``also`` for special values outside the range, e.g. ``-1``). Floats must be finite. A class
+``also`` for special values outside the range, e.g. ``-1``). Floats must be finite (also in a
+config made in code: :func:`type_problems`, which the run lifecycle applies). A class
 may add cross-key rules in a ``problems(self)`` method returning ``(key, message)`` pairs;
 they run when the class is built, so a spec, ``--set`` overrides and a preset are all checked
 by the same code, before anything runs.
@@ -324,6 +325,30 @@ def _build_preset(cls: type, default: Preset, table: Any, prefix: str, problems:
             continue
         out[key] = converted
     return default.merged(out) if ok else None
+
+
+def type_problems(obj: Any, prefix: str = "") -> list[Problem]:
+    """Values of a section object made in code (a constructor call, ``dataclasses.replace``) that do not have
+    their declared type, judged and worded exactly as :func:`build` judges a table: a nan or an infinite float
+    is not "a finite number", a string is not an integer, a name outside a ``Literal`` is not a choice.
+
+    Ranges and cross-key rules are not applied here: code may leave a range on purpose (a learning rate of 0 for
+    a control run), while a value of the wrong type never means anything. Presets are left out (already applied
+    or unused).
+    """
+    problems: list[Problem] = []
+    hints = _hints(type(obj))
+    for f in dataclasses.fields(obj):
+        if not f.init or isinstance(f.default, Preset):
+            continue
+        tp, value, dotted = hints[f.name], getattr(obj, f.name), _dot(prefix, f.name)
+        if dataclasses.is_dataclass(tp):
+            problems += type_problems(value, dotted) if dataclasses.is_dataclass(value) else [Problem(dotted, "must be a table")]
+            continue
+        plain = list(value) if isinstance(value, tuple) else value  # a table holds lists; the dataclass, tuples
+        if not _convert(tp, plain)[0]:
+            problems.append(Problem(dotted, _explain(tp, plain)))
+    return problems
 
 
 def walk_keys(cls: type, prefix: str = "") -> list[tuple[str, Any, str]]:

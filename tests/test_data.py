@@ -356,6 +356,51 @@ class TestPrepareDatasetTestSplitGuard:
         assert prepared.dataset["question"] == [r["question"] for r in gsm8k_lines(GSM8K_TEST)[:4]]
 
 
+class TestSplitThatDoesNotApply:
+    """A --split given for a built-in name or a file is refused with one message, whichever command reads the data.
+
+    The split check lives in ``load_source`` alone; the test-split guard only reads a split that chooses rows, so
+    data prepare (and train), grpo and eval all say the same (grpo used to call split 'test' of gsm8k a test split).
+    """
+
+    @pytest.fixture
+    def file(self, tmp_path):
+        path = tmp_path / "x.jsonl"
+        path.write_text(json.dumps({"question": "1 + 1?", "answer": "#### 2"}) + "\n")
+        return str(path)
+
+    @pytest.mark.parametrize("dataset, split, message", [
+        ("gsm8k", "test", "split 'test' given for 'gsm8k', a built-in split: splits apply to hub datasets and dataset "
+                          "directories (name the split in the dataset instead: --dataset gsm8k-test)"),
+        ("arithmetic:2", "test", "split 'test' given for 'arithmetic:2', a built-in split: splits apply to hub datasets "
+                                 "and dataset directories (name the split in the dataset instead: --dataset "
+                                 "arithmetic-test:2)"),
+        ("{file}", "test", "split 'test' given for '{file}', one file, which holds one split: splits apply to hub "
+                           "datasets and dataset directories (drop --split)"),
+        ("{file}", "validation", "split 'validation' given for '{file}', one file, which holds one split: splits apply "
+                                 "to hub datasets and dataset directories (drop --split)"),
+    ])
+    def test_every_command_says_the_same(self, file, dataset, split, message):
+        from harness.grpo import GRPOError
+        from harness.grpo.data import prepare_prompts
+
+        dataset, message = dataset.format(file=file), message.format(file=file)
+        with pytest.raises(DataError) as sft:
+            prepare_dataset(SPEC, dataset, split=split, progress=False)
+        with pytest.raises(GRPOError) as grpo:
+            prepare_prompts(SPEC, dataset, None, max_seq_length=256, split=split, progress=False)
+        with pytest.raises(DataError) as evaluation:
+            eval_questions(SPEC, dataset, split=split)
+        assert [str(e.value) for e in (sft, grpo, evaluation)] == [message] * 3
+
+    def test_only_a_split_that_chooses_rows_can_be_a_test_split(self, tmp_path, file):
+        assert sources.eval_only_reason("openai/gsm8k", "test") == "split 'test' of 'openai/gsm8k' is a test split"
+        assert sources.eval_only_reason(str(tmp_path), "test") == f"split 'test' of {str(tmp_path)!r} is a test split"
+        assert sources.eval_only_reason("gsm8k", "test") is None
+        assert sources.eval_only_reason(file, "test") is None
+        assert sources.eval_only_reason("gsm8k-test", "test") == "'gsm8k-test' is the GSM8K test split"
+
+
 class TestPrepareDatasetBadInput:
     def test_all_rows_dropped_names_the_filters(self, tmp_path):
         path = tmp_path / "none.parquet"

@@ -339,6 +339,33 @@ class TestFiles:
         with pytest.raises(outputs.OutputError, match="is a symbolic link"):
             outputs.open_append(tmp_path / "l")
 
+    @pytest.mark.parametrize("given, link", [
+        ("ln", "ln"), ("ln/run", "ln"), ("ln/a/b", "ln"), ("real/ln2/run", "real/ln2"), ("ln/../x", "ln"),
+        ("real/run", None), ("real/missing/a/b", None), ("real", None),
+    ])
+    def test_the_first_link_on_an_output_path(self, tmp_path, monkeypatch, given, link):
+        (tmp_path / "real").mkdir()
+        (tmp_path / "ln").symlink_to(tmp_path / "real")
+        (tmp_path / "real" / "ln2").symlink_to(tmp_path / "elsewhere")  # dangling: still a link
+        assert outputs.symlink_on_path(tmp_path / given) == (tmp_path / link if link else None)
+        monkeypatch.chdir(tmp_path)  # a relative path is walked from the working directory
+        assert outputs.symlink_on_path(Path(given)) == (tmp_path / link if link else None)
+
+    def test_a_link_above_the_output_is_named_with_the_real_path(self, tmp_path):
+        (tmp_path / "real").mkdir()
+        (tmp_path / "ln").symlink_to(tmp_path / "real")
+        out = tmp_path / "ln" / "run"
+        with pytest.raises(outputs.OutputError) as err:
+            outputs.plan_run(out, "train")
+        assert str(err.value) == (f"output directory {out} goes through the symbolic link {tmp_path / 'ln'}: reasoning-kit "
+                                  f"does not write through links; give the real path ({tmp_path / 'real' / 'run'})")
+        assert outputs.plan_run(tmp_path / "real" / "run", "train").mode == "new"
+
+    @pytest.mark.skipif(not Path("/bin").is_symlink(), reason="/bin is not a link here (no merged /usr)")
+    def test_the_top_level_directory_is_the_systems(self):
+        """/tmp and /var are links on macOS, /bin where /usr is merged: a path through them is not refused."""
+        assert outputs.symlink_on_path(Path("/bin/reasoning-kit-output")) is None
+
     def test_inside(self, tmp_path):
         assert outputs.inside(tmp_path, tmp_path / "a" / "b") == tmp_path / "a" / "b"
         with pytest.raises(outputs.OutputError, match="outside the output directory"):

@@ -18,6 +18,9 @@ ROWS = [
 ]
 
 
+EXPECTED_TEXT = '(expected a string or a list of {{"role", "content"}} messages)'
+
+
 def write(tmp_path, rows, name="c.jsonl"):
     path = tmp_path / name
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
@@ -79,6 +82,18 @@ class TestRewardCommand:
         ([ROWS[0], {"completion": "x"}], (), "Error: {path}:2: no gold answer field 'answer' (found: completion); "
                                               "choose it with --column"),
         ([], (), "Error: {path} holds no completions (expected one JSON object per line)"),
+        ([{"completion": 42, "answer": "42"}], (), "Error: {path}:1: 'completion' is a number, not text " + EXPECTED_TEXT),
+        ([{"completion": None, "answer": "4"}], (), "Error: {path}:1: 'completion' is null, not text " + EXPECTED_TEXT),
+        ([{"completion": False, "answer": "4"}], (), "Error: {path}:1: 'completion' is false, not text " + EXPECTED_TEXT),
+        ([{"completion": ["4"], "answer": "4"}], (), "Error: {path}:1: 'completion' is a list with no message holding "
+                                                     "string 'content', not text " + EXPECTED_TEXT),
+        ([{"completion": [{"role": "assistant", "content": 4}], "answer": "4"}], (),
+         "Error: {path}:1: 'completion' is a list with no message holding string 'content', not text " + EXPECTED_TEXT),
+        ([{"completion": {"text": "4"}, "answer": "4"}], (), "Error: {path}:1: 'completion' is an object without "
+                                                            "string 'content', not text " + EXPECTED_TEXT),
+        ([ROWS[0], {"completion": 1.5}, ROWS[1], {"completion": []}], ("--rewards", "format_exact"),
+         "Error: {path}:2: 'completion' is a number, not text " + EXPECTED_TEXT + "; {path}:4: 'completion' is a list "
+         "with no message holding string 'content', not text " + EXPECTED_TEXT),
         ([ROWS[0]], ("--rewards", "speed"), "Error: unknown reward 'speed' (known: format_exact, format_approx, "
                                             "answer, numbers, closeness, length)"),
         ([ROWS[0]], ("--rewards", ","), "Error: unknown reward ',' (known: format_exact, format_approx, answer, "
@@ -89,6 +104,21 @@ class TestRewardCommand:
         result = invoke(path, *args)
         assert result.exit_code == 2
         assert result.output.strip() == message.format(path=path)
+
+    def test_a_completion_without_text_is_not_scored(self, tmp_path):
+        """The rewards score a non-string completion as not_text (a trainer must go on); from a file it is a mistake."""
+        path = write(tmp_path, [ROWS[0], {"completion": 7, "answer": "7"}])
+        result = invoke(path, "--json")
+        message = ("Error: {path}:2: 'completion' is a number, not text " + EXPECTED_TEXT).format(path=path)
+        assert (result.exit_code, result.output.splitlines()) == (2, [message])  # one line, no report
+
+    def test_doctests(self):
+        import doctest
+
+        from harness import cli_reward
+
+        result = doctest.testmod(cli_reward)
+        assert result.attempted > 0 and result.failed == 0
 
     def test_missing_file(self, tmp_path):
         result = invoke(str(tmp_path / "nope.jsonl"))

@@ -1,4 +1,4 @@
-"""[train] config: seed defaults, the offline preset, overrides, range checks, --set parsing."""
+"""[train] config: seed defaults, the offline preset, overrides, range checks, --set parsing, configs made in code."""
 
 from __future__ import annotations
 
@@ -167,3 +167,51 @@ class TestGradientCheckpointing:
 
     def test_string_key_takes_a_number(self):
         assert resolve_config(SPEC.train, parse_set(["dataset_split=2024"])).dataset_split == "2024"
+
+
+class TestConfigMadeInCode:
+    """A config made in code (``dataclasses.replace``) skips --set's check; the run lifecycle applies the schema's
+    type check to it, so a nan is refused with the message --set gives, before the output directory is touched."""
+
+    @pytest.mark.parametrize("command, key, value", [
+        ("train", "learning_rate", "nan"),
+        ("train", "num_train_epochs", "inf"),
+        ("train", "lora_r", '"big"'),
+        ("grpo", "temperature", "-inf"),
+        ("grpo", "beta", "nan"),
+    ])
+    def test_the_lifecycle_says_what_set_says(self, tmp_path, command, key, value):
+        from click.testing import CliRunner
+
+        from harness.cli import main
+        from harness.grpo.config import resolve_config as grpo_config
+        from harness.grpo.run import grpo
+        from harness.train.run import train
+
+        out = tmp_path / "run"
+        args = [command, "--backend", "hf", "--output", str(out), "--set", f"{key}={value}"]
+        cli = CliRunner().invoke(main, args + (["--adapter", ""] if command == "grpo" else []))
+        assert cli.exit_code == 2, cli.output
+        if command == "train":
+            cfg, run, error = resolve_config(SPEC.train, {"output_dir": str(out), "backend": "hf"}), train, TrainError
+        else:
+            from harness.grpo import GRPOError
+
+            cfg = grpo_config(SPEC.grpo, {"output_dir": str(out), "backend": "hf", "adapter": ""})
+            run, error = grpo, GRPOError
+        bad = dataclasses.replace(cfg, **{key: parse_value(value)})
+        with pytest.raises(error) as err:
+            run(SPEC, bad, progress=False, log=lambda msg: None)
+        assert cli.output.strip().splitlines()[-1] == f"Error: {err.value}"
+        assert not out.exists() and list(tmp_path.iterdir()) == []
+
+    def test_a_range_is_left_to_code(self):
+        """A learning rate of 0 (a control run in tests/test_grpo_learns.py) is outside [train]'s range, not its type."""
+        from reasoning_kit.schema import type_problems
+
+        cfg = dataclasses.replace(SPEC.train, learning_rate=0.0, lora_r=0)
+        assert type_problems(cfg, "train") == []
+        assert [str(p) for p in type_problems(dataclasses.replace(cfg, max_steps=2.5, backend="tpu"), "train")] == [
+            "train.backend: must be one of 'auto', 'unsloth', 'hf', got 'tpu'",
+            "train.max_steps: must be an integer, got 2.5",
+        ]

@@ -32,7 +32,7 @@ from reasoning_kit.template import render, training_messages
 from reasoning_kit.validator import validate
 
 from .recipes import as_text, detect_recipe, extract_rows, gold_answer, seed_numeric_mask
-from .sources import DataError, check_split, eval_only_reason, load_source, train_counterpart
+from .sources import DataError, eval_only_reason, load_source, train_counterpart
 from .summary import describe, percentiles, summary_lines
 
 __all__ = ["DataError", "PreparedData", "eval_questions", "prepare_dataset", "summary_lines"]
@@ -114,8 +114,7 @@ def prepare_dataset(
     from tqdm.auto import tqdm
 
     _check_limit(limit)
-    check_split(str(dataset), split)
-    reason = eval_only_reason(str(dataset), split)
+    reason = eval_only_reason(str(dataset), split)  # the split itself is checked once, by load_source
     if reason and not for_eval:
         raise DataError(f"{reason}, reserved for evaluation: never train on it (use {train_counterpart(dataset)!r}, the train split)")
     source = load_source(str(dataset), split)

@@ -17,8 +17,9 @@ DataFrame of raw rows, exactly as stored (strings stay strings):
 
 Every failure is a one-line :class:`DataError`. :func:`eval_only_reason` says why a
 source must never be used for training (the GSM8K test split under any name, the
-arithmetic test split at any level, any split called ``test``). Not handled here: which columns a source has (``recipes``), filtering
-and formatting (``prepare``).
+arithmetic test split at any level, any split called ``test`` of a source that has splits);
+:func:`check_split` refuses a split given for a source that has none (run by :func:`load_source`).
+Not handled here: which columns a source has (``recipes``), filtering and formatting (``prepare``).
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def eval_only_reason(dataset: str, split: str | None = None) -> str | None:
         return f"{dataset!r} is the GSM8K test split"
     if (m := _ARITHMETIC_NAME.fullmatch(dataset)) and ARITHMETIC[m.group(1)] == "test":
         return f"{dataset!r} is the arithmetic test split"
-    if split == "test":
+    if split == "test" and splits_apply(dataset):  # elsewhere the split is refused by check_split, not obeyed
         return f"split 'test' of {dataset!r} is a test split"
     path = Path(dataset).expanduser()
     if is_file_argument(dataset) and path.is_file():
@@ -135,19 +136,27 @@ def load_source(dataset: str, split: str | None = None) -> Source:
     return Source(dataset, "hub", where, frame)
 
 
+def splits_apply(dataset: str) -> bool:
+    """True where a split chooses rows: a hub id or a dataset directory (not a built-in name, not a file)."""
+    if _ARITHMETIC_NAME.fullmatch(dataset) or dataset in BUILTIN:
+        return False
+    return Path(dataset).expanduser().is_dir() or not is_file_argument(dataset)
+
+
 def check_split(dataset: str, split: str | None) -> None:
-    """DataError for a split given where there is none to choose (it would be silently ignored)."""
-    if not split:
+    """DataError for a split given where there is none to choose (it would be silently ignored).
+
+    Run by :func:`load_source`, the one way rows are read, so every command checks it once.
+    """
+    if not split or splits_apply(dataset):
         return
     if arithmetic_split(dataset) is not None or dataset in BUILTIN:
         name, colon, level = dataset.partition(":")
         base = name.removesuffix("-test")
         other = f"--dataset {base}{'-test' if split == 'test' else ''}{colon}{level}"
         what, fix = "a built-in split", f"name the split in the dataset instead: {other}"
-    elif not Path(dataset).expanduser().is_dir() and is_file_argument(dataset):
-        what, fix = "one file, which holds one split", "drop --split"
     else:
-        return
+        what, fix = "one file, which holds one split", "drop --split"
     raise DataError(f"split {split!r} given for {dataset!r}, {what}: splits apply to hub datasets and dataset "
                     f"directories ({fix})")
 

@@ -92,8 +92,13 @@ def apply_overrides(cfg, overrides: dict[str, Any], table_name: str = "train", e
     problems: list = []
     built = build(type(cfg), table, table_name, problems, LineFinder(None))
     if problems or built is None:
-        raise error(f"invalid {'training' if table_name == 'train' else table_name} option: " + "; ".join(str(p) for p in problems))
+        raise error(invalid_options(table_name, problems))
     return built
+
+
+def invalid_options(table_name: str, problems) -> str:
+    """``invalid training option: train.lora_r: must be ...; ...``: how a bad [train] or [grpo] value is reported."""
+    return f"invalid {'training' if table_name == 'train' else table_name} option: " + "; ".join(str(p) for p in problems)
 
 
 
