@@ -131,6 +131,8 @@ class TestEvaluate:
         assert run["spec"]["name"] == "working_out"
         assert run["adapter"] is None and run["backend"] == "hf" and run["prompt_style"] == "spec"
         assert run["device"].startswith("cpu")
+        assert run["fast_decoding"] == {"used": True, "calls": 3, "bucketed_steps": 0, "graphed_steps": 0,
+                                        "not_graphed": ["the model is not on a GPU"]}  # the default; 3 batches
         assert run["versions"]["torch"] and run["versions"]["transformers"]
         assert run["sampling"]["greedy"] is True
         assert set(report["metrics"]) >= {
@@ -350,6 +352,77 @@ class TestHFBackend:
         assert runs[0] == runs[1]
 
 
+FAST_LIMIT = 6  # batches of 5 and 1; one row runs to the length limit
+
+
+@pytest.fixture(scope="module")
+def decoded(tiny, dataset, tmp_path_factory) -> dict:
+    """Eval runs of the first FAST_LIMIT questions with fast decoding (graphs="eager") and without."""
+    from harness import fastdecode
+
+    installed, install = [], fastdecode.install
+
+    def eager(model, **kw):
+        installed.append(install(model, graphs="eager"))
+        return installed[-1]
+
+    root = tmp_path_factory.mktemp("fastdecode")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fastdecode, "install", eager)
+        run_eval(tiny, dataset, root / "fast", "--limit", str(FAST_LIMIT))
+        run_eval(tiny, dataset, root / "plain", "--limit", str(FAST_LIMIT), "--no-fast-decoding")
+    return {"installed": installed, "fast": root / "fast", "plain": root / "plain"}
+
+
+class TestFastDecoding:
+    """``--fast-decoding`` (the default) changes how the hf backend decodes, not what it decodes.
+
+    The tiny model's greedy outputs are the trained completions by a logit margin of at least 2 at every token
+    (``train_to_outputs``), far beyond what kernel rounding moves, so both paths must give them, on any CPU. On a CPU
+    ``graphs="auto"`` decodes without the bucketed steps (they exist for CUDA graphs); the test installs with
+    ``graphs="eager"`` so every decoding step also goes through harness.decodegraph's bucketed step, as a GPU's
+    graph replays do.
+    """
+
+    def test_installed_once_and_undone(self, decoded):
+        [installed] = decoded["installed"]  # the fast run only
+        assert installed.calls == 2 and installed.model is None  # one call per batch; undo() ran
+
+    def test_every_decoding_step_went_through_the_fast_path(self, decoded):
+        rows = sorted(read_rows(decoded["fast"]), key=lambda r: -r["prompt_tokens"])  # the batches, as eval forms them
+        steps = sum(max(r["n_tokens"] for r in rows[k : k + 5]) - 1 for k in range(0, len(rows), 5))
+        record = json.loads((decoded["fast"] / "report.json").read_text())["run"]["fast_decoding"]
+        assert record == {"used": True, "calls": 2, "bucketed_steps": steps, "graphed_steps": 0, "not_graphed": []}
+        assert steps >= MAX_NEW - 1  # the too_long row's batch alone
+        assert "- fast decoding: on (2 generate calls, 0 decoding steps replayed as CUDA graphs)" in (
+            decoded["fast"] / "report.md").read_text()
+
+    def test_off_is_recorded(self, decoded):
+        record = json.loads((decoded["plain"] / "report.json").read_text())["run"]["fast_decoding"]
+        assert record == {"used": False, "why_not": "turned off (--no-fast-decoding, fast_decoding=False)"}
+
+    def test_same_generations(self, tiny, decoded):
+        fast, plain = (read_rows(decoded[name]) for name in ("fast", "plain"))
+        keys = ("id", "completion", "n_tokens", "prompt_tokens", "finish_reason")
+        assert [{k: r[k] for k in keys} for r in fast] == [{k: r[k] for k in keys} for r in plain]
+        assert [r["completion"] for r in fast] == [expected(tiny[1], i) for i in range(FAST_LIMIT)]
+
+
+@pytest.mark.gpu
+def test_cuda_graph_steps_give_the_same_generations(tiny, dataset, tmp_path):
+    """On a GPU the default replays every decoding step as a CUDA graph; the generations are transformers' own."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    run_eval(tiny, dataset, tmp_path / "fast", "--device", "cuda")
+    run_eval(tiny, dataset, tmp_path / "plain", "--device", "cuda", "--no-fast-decoding")
+    record = json.loads((tmp_path / "fast" / "report.json").read_text())["run"]["fast_decoding"]
+    assert record["used"] and record["graphed_steps"] == record["bucketed_steps"] > 0 and not record["not_graphed"]
+    fast, plain = read_rows(tmp_path / "fast"), read_rows(tmp_path / "plain")
+    assert [r["completion"] for r in fast] == [r["completion"] for r in plain]  # bf16 on CUDA: the same weights
+
+
 @pytest.fixture(scope="module")
 def tok():
     return make_tokenizer(SPEC, corpus(SPEC, 20))
@@ -534,6 +607,13 @@ class TestVLLM:
         assert result.output == (
             "Error: the vllm backend needs vLLM, which is not installed: pip install 'reasoning-kit[vllm]' (CUDA only)\n"
         )
+
+    def test_no_fast_decoding(self):
+        """harness.fastdecode wraps a transformers model's generate: vLLM decodes on its own, and it says so."""
+        from harness.evaluate.run import EvalSettings, _install_fast_decoding
+
+        assert _install_fast_decoding(EvalSettings(backend="vllm"), None) == (
+            None, "the vllm backend decodes with its own engine")
 
     @pytest.mark.parametrize(
         "sampling, stop, expected",

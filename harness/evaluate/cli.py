@@ -49,12 +49,16 @@ class EvalGroup(click.Group):
               help="Stop a prompt right after the solution end tag (else only at EOS or the budget).")
 @click.option("--constrained", is_flag=True,
               help="Decode through the spec's grammar (llguidance; extra 'constrained'): every output is valid.")
+@click.option("--fast-decoding/--no-fast-decoding", default=True, show_default=True,
+              help="hf backend: decode with the exact fast path (grouped-query SDPA, a preallocated KV cache, "
+                   "CUDA-graph steps on a GPU); off: transformers' own decoding.")
 @click.option("--device", default=None, help="torch device (default: cuda if available, else cpu).")
 @click.option("--out", "out_dir", cls=RunOption, default=None, metavar="DIR", type=click.Path(file_okay=False), help="Output directory (resumes if it holds outputs.jsonl).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 def eval_group(ctx: click.Context, spec, model, adapter, dataset, limit, batch_size, max_new_tokens, backend,
-               prompt_style, temperature, top_p, seed, stop_at_solution_end, constrained, device, out_dir, quiet) -> None:
+               prompt_style, temperature, top_p, seed, stop_at_solution_end, constrained, fast_decoding, device, out_dir,
+               quiet) -> None:
     """Measure format compliance and answer accuracy of MODEL (+ ADAPTER) on a dataset.
 
     \b
@@ -79,6 +83,7 @@ def eval_group(ctx: click.Context, spec, model, adapter, dataset, limit, batch_s
             max_new_tokens=max_new_tokens, backend=backend, out_dir=out_dir, prompt_style=prompt_style,
             sampling={"temperature": temperature, "top_p": top_p, "seed": seed}, progress=not quiet,
             stop_at_solution_end=stop_at_solution_end, device=device, constrained=constrained,
+            fast_decoding=fast_decoding,
         )
     except (EvalError, OutputError) as exc:
         raise UserError(str(exc)) from None

@@ -76,6 +76,16 @@ def _num(x, fmt: str = "{:.1f}") -> str:
     return "n/a" if x is None else fmt.format(x)
 
 
+def _fast_decoding(record: dict | None) -> str:
+    """One line from the run's ``fast_decoding`` record (None: a run.json written before it was recorded)."""
+    if record is None:
+        return "not recorded"
+    if not record["used"]:
+        return f"off ({record['why_not']})"
+    why = "; not graphed: " + ", ".join(record["not_graphed"]) if record["not_graphed"] else ""
+    return f"on ({record['calls']} generate calls, {record['graphed_steps']} decoding steps replayed as CUDA graphs{why})"
+
+
 def markdown(report: dict) -> str:
     """report.md: the headline figures, the error histogram and the run facts."""
     m, run = report["metrics"], report["run"]
@@ -114,6 +124,7 @@ def markdown(report: dict) -> str:
         f"- spec: `{run['spec']['name']}` (--spec {run['spec']['source']}, sha256 {run['spec']['sha256'][:12]})",
         f"- decoding: {json.dumps(run['sampling'])}, max_new_tokens {run['max_new_tokens']}, "
         f"stop after solution end: {run['stop_at_solution_end']}, batch size {run['batch_size']}",
+        f"- fast decoding: {_fast_decoding(run.get('fast_decoding'))}",
         f"- versions: " + ", ".join(f"{k} {v}" for k, v in run["versions"].items() if v),
         f"- date: {run['date']}",
     ]

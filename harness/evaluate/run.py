@@ -4,8 +4,9 @@ Flow: check arguments (:class:`EvalSettings`, the device) and the output directo
 eval run or a new one, ``outputs.check_out_dir``) before anything slow, load the questions, resume from
 ``outputs.jsonl`` (ids already there are skipped; finished rows must come from the same
 settings), load the model only if some prompt is pending, generate in batches (longest
-prompts first, so a batch holds prompts of similar length), write each row as soon as its
-batch is done, put outputs.jsonl in dataset order, then compute the report over the requested
+prompts first, so a batch holds prompts of similar length; the hf backend through
+``harness.fastdecode`` unless ``fast_decoding`` is off, removed when generation ends), write each row as soon
+as its batch is done, put outputs.jsonl in dataset order, then compute the report over the requested
 questions and write report.json, report.md and chart.png. A run whose outputs are complete (and
 in order) only rebuilds the report. Not handled: several models per call (run it twice and use ``compare``).
 """
@@ -81,6 +82,7 @@ class EvalSettings:
     stop_at_solution_end: bool = True
     device: str | None = None
     constrained: bool = False  # decode through the spec's grammar (hf backend, llguidance)
+    fast_decoding: bool = True  # hf backend: harness.fastdecode (exact; CUDA-graph steps on a GPU)
 
     @classmethod
     def of(cls, **options) -> "EvalSettings":
@@ -137,6 +139,25 @@ def _make_backend(backend: str, model: str, adapter, tok, hf_model, *, max_new_t
 
     return VLLMBackend(model, tok, adapter=adapter, max_new_tokens=max_new_tokens, sampling=sampling, stop=stop,
                        eos_ids=generation_eos_ids(model, tok))
+
+
+def _install_fast_decoding(s: EvalSettings, hf_model):
+    """(``harness.fastdecode.Installed`` or None, why not): the fast decoding path on the hf backend's model."""
+    if not s.fast_decoding:
+        return None, "turned off (--no-fast-decoding, fast_decoding=False)"
+    if s.backend != "hf":
+        return None, f"the {s.backend} backend decodes with its own engine"
+    from harness import fastdecode
+
+    return fastdecode.install(hf_model), None
+
+
+def _fast_decoding_record(installed, why_not: str | None) -> dict:
+    """What fast decoding did, for run.json and report.json."""
+    if installed is None:
+        return {"used": False, "why_not": why_not}
+    return {"used": True, "calls": installed.calls, "bucketed_steps": installed.bucketed_steps,
+            "graphed_steps": installed.graphed_steps, "not_graphed": sorted(installed.graph_skips)}
 
 
 def _check_constrained(spec: FormatSpec, backend: str) -> None:
@@ -219,6 +240,7 @@ def evaluate(spec, model: str, *, adapter: str | None = None, out_dir, settings:
             "sampling": s.sampling.to_dict(),
             "stop_at_solution_end": s.stop_at_solution_end,
             "constrained": s.constrained,
+            "fast_decoding": run.get("fast_decoding"),  # what the last call that generated did (None: older run.json)
             "device": info["device"],
             "model_info": info,
             "prompt_example": run.get("prompt_example"),
@@ -284,21 +306,26 @@ def _generate(job: _Job, pending, done, question_ids) -> dict:
     prior = [done[i] for i in done if i in question_ids]
     valid, seen = sum(r["valid"] for r in prior), len(prior)
     total = len(question_ids)
-    with OutputsWriter(out) as writer, tqdm(total=total, initial=total - len(pending), disable=not s.progress,
-                                            desc=f"eval {out.name}", unit="prompt") as bar:
-        for start in range(0, len(order), s.batch_size):
-            batch = order[start : start + s.batch_size]
-            gens, seconds = gen.generate([ids[i] for i in batch])
-            for i, g in zip(batch, gens):
-                q = pending[i]
-                row = {"id": q["id"], "question": q["question"], "completion": g.text, "n_tokens": g.n_tokens,
-                       "prompt_tokens": g.prompt_tokens, "finish_reason": g.finish_reason,
-                       "seconds": seconds / len(batch)} | score(spec, g.text, q["answer"])
-                writer.write(row)
-                done[q["id"]] = row
-                valid += row["valid"]
-                seen += 1
-            writer.sync()
-            bar.update(len(batch))
-            bar.set_postfix(compliance=f"{valid / seen:.1%}")
-    return record
+    fast, why_not = _install_fast_decoding(s, hf_model)
+    try:
+        with OutputsWriter(out) as writer, tqdm(total=total, initial=total - len(pending), disable=not s.progress,
+                                                desc=f"eval {out.name}", unit="prompt") as bar:
+            for start in range(0, len(order), s.batch_size):
+                batch = order[start : start + s.batch_size]
+                gens, seconds = gen.generate([ids[i] for i in batch])
+                for i, g in zip(batch, gens):
+                    q = pending[i]
+                    row = {"id": q["id"], "question": q["question"], "completion": g.text, "n_tokens": g.n_tokens,
+                           "prompt_tokens": g.prompt_tokens, "finish_reason": g.finish_reason,
+                           "seconds": seconds / len(batch)} | score(spec, g.text, q["answer"])
+                    writer.write(row)
+                    done[q["id"]] = row
+                    valid += row["valid"]
+                    seen += 1
+                writer.sync()
+                bar.update(len(batch))
+                bar.set_postfix(compliance=f"{valid / seen:.1%}")
+    finally:
+        if fast is not None:
+            fast.undo()
+    return record | {"fast_decoding": _fast_decoding_record(fast, why_not)}
