@@ -25,7 +25,7 @@ keys and values into it and hands attention a view of the filled part; the buffe
 :data:`CHUNK` tokens when full (the old part copied once). :func:`growing_cache` returns an empty
 ``DynamicCache`` built from these layers, to pass as ``past_key_values`` to ``generate``.
 
-**install** puts both behind a model's ``generate`` for GRPO, with the decoding steps replayed as CUDA
+**install** puts both behind a model's ``generate`` (GRPO's sampling, ``eval``'s hf backend), with the decoding steps replayed as CUDA
 graphs on a GPU (:mod:`harness.decodegraph`), and turns gradient checkpointing off for each call:
 transformers 5.17 drops the KV cache in checkpointed layers of a model in training mode.
 """
