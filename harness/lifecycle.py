@@ -4,7 +4,8 @@
 that knows its own settings, model loading and trainer; everything else happens here, once:
 
 1. check settings: the backend choice, the output directory (``harness.outputs.plan_run``,
-   nothing written), the recipe's cheap checks, the config's values against the schema's types
+   nothing written), the recipe's cheap checks (the dataset and its split among them:
+   ``harness.data.sources.check_source``), the config's values against the schema's types
    (``reasoning_kit.schema.type_problems``: a nan or an infinite number included), and the trainer
    arguments built by TRL/transformers in a dry step without a model (an unknown optimizer
    or scheduler is one line naming its key);

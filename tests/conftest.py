@@ -42,3 +42,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def dataset_checks(monkeypatch) -> list[str]:
+    """``"check_split"`` / ``"eval_only_reason"`` appended at each call of that ``harness.data.sources`` function."""
+    from harness.data import sources
+
+    calls: list[str] = []
+    for name in ("check_split", "eval_only_reason"):
+        real = getattr(sources, name)
+        monkeypatch.setattr(sources, name, lambda *args, _real=real, _name=name: calls.append(_name) or _real(*args))
+    return calls

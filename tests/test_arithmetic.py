@@ -243,8 +243,8 @@ class TestTrainingRefusesTheTestSplit:
         result = CliRunner().invoke(main, ["grpo", "--out", str(out), "--dataset", dataset])
         assert result.exit_code == 2
         assert result.output.splitlines()[-1] == (
-            f"Error: {dataset!r} is the arithmetic test split: it is for evaluation only; "
-            "train GRPO on arithmetic or another training set"
+            f"Error: {dataset!r} is the arithmetic test split, reserved for evaluation: never train on it "
+            "(use 'arithmetic', the train split)"
         )
         assert not out.exists()
 

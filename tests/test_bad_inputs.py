@@ -572,6 +572,83 @@ def test_the_table_covers_every_command():
     assert len(TABLE) >= 60 and len({r.id for r in TABLE}) == len(TABLE)
 
 
+# --- the dataset is checked before the model loads ------------------------------------------------
+
+NO_MODEL = "no-such-model"  # a --model path that does not exist: loading it would be the next error
+BUILTIN_SPLIT = ("split {split!r} given for {dataset!r}, a built-in split: splits apply to hub datasets and dataset "
+                 "directories (name the split in the dataset instead: --dataset {instead})")
+FILE_SPLIT = ("split {split!r} given for {dataset!r}, one file, which holds one split: splits apply to hub datasets "
+              "and dataset directories (drop --split)")
+EVAL_ONLY = "{what}, reserved for evaluation: never train on it (use {use!r}, the train split)"
+
+
+class TestDatasetIsCheckedBeforeTheModel:
+    """``train`` and ``grpo`` refuse a bad dataset or split in their pre-load checks (``harness.lifecycle`` step 1).
+
+    The --model does not exist, so had the model been loaded first its error would be the one reported; the
+    last test shows it is, once the dataset is good. Nothing is written: no output directory, no cache.
+    """
+
+    CASES = [
+        pytest.param("gsm8k", "test", BUILTIN_SPLIT.format(split="test", dataset="gsm8k", instead="gsm8k-test"),
+                     id="split-of-gsm8k"),
+        pytest.param("arithmetic:2", "test",
+                     BUILTIN_SPLIT.format(split="test", dataset="arithmetic:2", instead="arithmetic-test:2"),
+                     id="split-of-arithmetic"),
+        pytest.param("{t}/x.jsonl", "validation", FILE_SPLIT.format(split="validation", dataset="{t}/x.jsonl"),
+                     id="split-of-a-file"),
+        pytest.param("{t}/x.jsonl", "test", FILE_SPLIT.format(split="test", dataset="{t}/x.jsonl"),
+                     id="test-split-of-a-file"),
+        pytest.param("gsm8k-test", "", EVAL_ONLY.format(what="'gsm8k-test' is the GSM8K test split", use="gsm8k"),
+                     id="gsm8k-test"),
+        pytest.param("arithmetic-test:3", "",
+                     EVAL_ONLY.format(what="'arithmetic-test:3' is the arithmetic test split", use="arithmetic"),
+                     id="arithmetic-test"),
+        pytest.param("openai/gsm8k", "test",
+                     EVAL_ONLY.format(what="split 'test' of 'openai/gsm8k' is a test split", use="gsm8k"),
+                     id="test-split-of-a-hub-id"),  # refused without network: the check reads no rows
+        pytest.param("{t}/copy.jsonl", "",
+                     EVAL_ONLY.format(what="{t}/copy.jsonl is a copy of the GSM8K test split", use="gsm8k"),
+                     id="copy-of-gsm8k-test"),
+    ]
+    COMMANDS = {
+        "train": "train --model {t}/%s --dataset {dataset} --backend hf --no-progress --output {t}/out" % NO_MODEL,
+        "grpo": "grpo --model {t}/%s --adapter '' --dataset {dataset} --backend hf --no-progress "
+                "--out {t}/out" % NO_MODEL,
+    }
+
+    @staticmethod
+    def invoke(tmp_path: Path, monkeypatch, argv: str) -> tuple[int, str, dict]:
+        from harness.data.sources import BUILTIN
+
+        (tmp_path / "x.jsonl").write_text(jsonl_text(*ROWS))
+        shutil.copy(BUILTIN["gsm8k-test"], tmp_path / "copy.jsonl")
+        (tmp_path / "cwd").mkdir()
+        monkeypatch.chdir(tmp_path / "cwd")
+        monkeypatch.setenv("REASONING_KIT_CACHE", str(tmp_path / "cache"))
+        before = snapshot(tmp_path)
+        code, last = ended(CliRunner().invoke(main, shlex.split(argv)))
+        return code, last, {p: h for p, h in snapshot(tmp_path).items() if before.get(p) != h}
+
+    @pytest.mark.parametrize("command", sorted(COMMANDS))
+    @pytest.mark.parametrize("dataset, split, message", CASES)
+    def test_refused_in_one_line_before_loading_and_writing(self, tmp_path, monkeypatch, command, dataset, split,
+                                                            message):
+        argv = self.COMMANDS[command].format(t=tmp_path, dataset=dataset.format(t=tmp_path))
+        argv += f" --set dataset_split={split}" if split else ""
+        code, last, written = self.invoke(tmp_path, monkeypatch, argv)
+        assert (code, last) == (2, "Error: " + message.format(t=tmp_path))
+        assert not written and not (tmp_path / "out").exists()
+
+    @pytest.mark.parametrize("command", sorted(COMMANDS))
+    def test_with_a_good_dataset_the_missing_model_is_the_error(self, tmp_path, monkeypatch, command):
+        """The control: the same command line, its dataset fine, fails on the model it cannot load."""
+        argv = self.COMMANDS[command].format(t=tmp_path, dataset=tmp_path / "x.jsonl")
+        code, last, _ = self.invoke(tmp_path, monkeypatch, argv)
+        assert code == 2 and NO_MODEL in last and "split" not in last, last
+        assert not (tmp_path / "out").exists()
+
+
 # --- random input (extends tests/test_jsonl.py, which feeds the JSONL reader, validate, reward and the reward set) ---
 
 from hypothesis import example, given, settings  # noqa: E402

@@ -359,7 +359,8 @@ class TestPrepareDatasetTestSplitGuard:
 class TestSplitThatDoesNotApply:
     """A --split given for a built-in name or a file is refused with one message, whichever command reads the data.
 
-    The split check lives in ``load_source`` alone; the test-split guard only reads a split that chooses rows, so
+    The split check lives in ``check_source`` alone (every loader goes through it); the test-split guard only reads
+    a split that chooses rows, so
     data prepare (and train), grpo and eval all say the same (grpo used to call split 'test' of gsm8k a test split).
     """
 
@@ -399,6 +400,30 @@ class TestSplitThatDoesNotApply:
         assert sources.eval_only_reason("gsm8k", "test") is None
         assert sources.eval_only_reason(file, "test") is None
         assert sources.eval_only_reason("gsm8k-test", "test") == "'gsm8k-test' is the GSM8K test split"
+
+
+class TestCheckSource:
+    """``check_source``: the one check before rows are read, whose result the loaders take without checking again."""
+
+    def test_returns_the_checked_argument(self):
+        assert sources.check_source("openai/gsm8k", "train", training=True) == sources.Checked("openai/gsm8k", "train", True)
+        assert sources.check_source("arithmetic-test") == sources.Checked("arithmetic-test", None, False)
+
+    def test_a_checked_argument_is_not_checked_again(self, dataset_checks):
+        checked = sources.check_source("gsm8k", training=True)
+        assert sorted(dataset_checks) == ["check_split", "eval_only_reason"]
+        assert sources.check_source(checked) is checked and sources.check_source(checked, training=True) is checked
+        assert prepare_dataset(SPEC, checked, limit=2, progress=False).summary["rows_in"] == 2
+        assert sorted(dataset_checks) == ["check_split", "eval_only_reason"]
+
+    def test_checked_for_evaluation_is_checked_again_for_training(self):
+        checked = sources.check_source("gsm8k-test")
+        with pytest.raises(DataError, match="^'gsm8k-test' is the GSM8K test split, reserved for evaluation"):
+            prepare_dataset(SPEC, checked, progress=False)
+
+    def test_a_second_split_for_a_checked_argument_is_a_programming_error(self):
+        with pytest.raises(TypeError, match="holds its own split"):
+            sources.load_source(sources.check_source("openai/gsm8k", "train"), "test")
 
 
 class TestPrepareDatasetBadInput:

@@ -190,9 +190,16 @@ class TestOutputDirectory:
         assert again.metrics["steps_this_session"] == 1
 
     def test_evaluation_split_is_refused_before_loading(self, workdir, tmp_path):
-        with pytest.raises(GRPOError, match="GSM8K test split: it is for evaluation only"):
+        with pytest.raises(GRPOError, match="GSM8K test split, reserved for evaluation: never train on it"):
             grpo(SPEC, grpo_config(workdir, tmp_path / "o", dataset="gsm8k-test"), progress=False, log=lambda m: None)
         assert not (tmp_path / "o").exists()
+
+    def test_the_dataset_is_checked_once(self, workdir, tmp_path, dataset_checks):
+        """Before the model loads (harness.lifecycle step 1); prepare_prompts takes that result unchecked."""
+        result = grpo(SPEC, grpo_config(workdir, tmp_path / "o", max_steps=1, sample_every=0), progress=False,
+                      log=lambda m: None)
+        assert result.status == "completed"
+        assert sorted(dataset_checks) == ["check_split", "eval_only_reason"]
 
     def test_fewer_prompts_than_one_round_is_refused_before_writing(self, workdir, tmp_path):
         """TRL serves whole generation rounds only: 1 prompt at 2 prompts per step would have 'trained' 0 steps."""
@@ -241,7 +248,7 @@ class TestCli:
         (["--set", "warmup_ratio=1.5"], "grpo.warmup_ratio: must be below 1.0, got 1.5"),
         (["--set", "loss_type=ppo"], "grpo.loss_type: must be one of 'grpo', 'dr_grpo', 'dapo'"),
         (["--set", "epsilon_high=0.1"], "grpo.epsilon_high: (0.1) must be 0 or at least epsilon (0.2)"),
-        (["--dataset", "gsm8k-test"], "evaluation only"),
+        (["--dataset", "gsm8k-test"], "reserved for evaluation: never train on it"),
     ])
     def test_one_line_errors(self, args, message, tmp_path):
         from harness.cli import main

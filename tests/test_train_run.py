@@ -220,6 +220,12 @@ class TestOutputDirectory:
             train(SPEC, cfg, progress=False, log=lambda m: None)
         assert not (tmp_path / "out").exists()
 
+    def test_the_dataset_is_checked_once(self, tmp_path, workdir, dataset_checks):
+        """Before the model loads (harness.lifecycle step 1); loading the rows takes that result unchecked."""
+        result = train(SPEC, tiny_config(workdir, tmp_path / "out", max_steps=1), progress=False, log=lambda m: None)
+        assert result.status == "completed"
+        assert sorted(dataset_checks) == ["check_split", "eval_only_reason"]
+
 
 class SigintAt:
     """A TrainerCallback that delivers a real SIGINT to this process at the end of given steps."""

@@ -32,7 +32,7 @@ from reasoning_kit.template import render, training_messages
 from reasoning_kit.validator import validate
 
 from .recipes import as_text, detect_recipe, extract_rows, gold_answer, seed_numeric_mask
-from .sources import DataError, eval_only_reason, load_source, train_counterpart
+from .sources import Checked, DataError, check_source, load_source
 from .summary import describe, percentiles, summary_lines
 
 __all__ = ["DataError", "PreparedData", "eval_questions", "prepare_dataset", "summary_lines"]
@@ -95,7 +95,7 @@ def _no_rows_left(name: str, rows_in: int, dropped: Counter, max_tokens: int | N
 
 def prepare_dataset(
     spec: FormatSpec,
-    dataset: str,
+    dataset: str | Checked,
     *,
     tokenizer=None,
     max_seq_length: int = 2048,
@@ -109,15 +109,13 @@ def prepare_dataset(
 
     ``tokenizer`` is a tokenizer object or a path/alias to load; without one the length
     filter is skipped. ``limit`` keeps the first N source rows. ``recipe`` forces a layout
-    (openmath, gsm8k, generic) instead of detecting it from the columns.
+    (openmath, gsm8k, generic) instead of detecting it from the columns. ``dataset`` is checked by
+    ``sources.check_source`` (unless it is the :class:`~harness.data.sources.Checked` that call returned).
     """
     from tqdm.auto import tqdm
 
     _check_limit(limit)
-    reason = eval_only_reason(str(dataset), split)  # the split itself is checked once, by load_source
-    if reason and not for_eval:
-        raise DataError(f"{reason}, reserved for evaluation: never train on it (use {train_counterpart(dataset)!r}, the train split)")
-    source = load_source(str(dataset), split)
+    source = load_source(check_source(dataset, split, training=not for_eval))
     frame = source.frame if limit is None else source.frame.iloc[:limit]
     rec = detect_recipe(frame.columns, source.name, recipe)
     tok = _load_tokenizer(tokenizer, spec)
@@ -182,7 +180,7 @@ def prepare_dataset(
 
 
 def eval_questions(
-    spec: FormatSpec, dataset: str = "gsm8k-test", limit: int | None = None, *, split: str | None = None
+    spec: FormatSpec, dataset: str | Checked = "gsm8k-test", limit: int | None = None, *, split: str | None = None
 ) -> list[dict]:
     """``[{id, question, answer}]`` from the first ``limit`` rows of ``dataset`` that have both.
 
@@ -191,7 +189,7 @@ def eval_questions(
     ``number``, rows whose gold answer fails the seed's numeric filter are left out.
     """
     _check_limit(limit)
-    source = load_source(str(dataset), split)
+    source = load_source(dataset, split)
     frame = source.frame
     rec = detect_recipe(frame.columns, source.name)
     records = frame.to_dict("records")

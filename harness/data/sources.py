@@ -15,11 +15,14 @@ DataFrame of raw rows, exactly as stored (strings stay strings):
   an unreachable hub is one line within seconds, ``harness.hub``; the split defaults to the
   one the seed uses for known ids, else ``train`` or the only one).
 
-Every failure is a one-line :class:`DataError`. :func:`eval_only_reason` says why a
-source must never be used for training (the GSM8K test split under any name, the
-arithmetic test split at any level, any split called ``test`` of a source that has splits);
-:func:`check_split` refuses a split given for a source that has none (run by :func:`load_source`).
-Not handled here: which columns a source has (``recipes``), filtering and formatting (``prepare``).
+Every failure is a one-line :class:`DataError`. :func:`check_source` is the one check of a
+dataset argument before any row is read: :func:`check_split` refuses a split given for a source
+that has none and, for training, :func:`eval_only_reason` says why a source must never be trained
+on (the GSM8K test split under any name, the arithmetic test split at any level, any split called
+``test`` of a source that has splits). It loads nothing, so ``train`` and ``grpo`` call it before
+their model loads and hand its :class:`Checked` result to the loaders, which then do not check
+again; a plain string given to a loader is checked there. Not handled here: which columns a
+source has (``recipes``), filtering and formatting (``prepare``).
 """
 
 from __future__ import annotations
@@ -117,10 +120,47 @@ def eval_only_reason(dataset: str, split: str | None = None) -> str | None:
     return None
 
 
-def load_source(dataset: str, split: str | None = None) -> Source:
-    """Load the raw rows of ``dataset`` (see the module docstring); raise DataError."""
+@dataclass(frozen=True)
+class Checked:
+    """A dataset argument and split that passed :func:`check_source`; the loaders take it without checking again."""
+
+    dataset: str
+    split: str | None = None
+    training: bool = False  # also found not to be reserved for evaluation
+
+
+def check_source(dataset: str | Checked, split: str | None = None, *, training: bool = False) -> Checked:
+    """The dataset argument ``dataset`` (``split``) checked before any row is read; DataError (one line).
+
+    Refused: a split that would be ignored (:func:`check_split`) and, with ``training``, a source reserved
+    for evaluation (:func:`eval_only_reason`). Reads no rows and loads nothing (a file's size, and its
+    hash only when the size is that of the GSM8K test file). A :class:`Checked` is returned as it is
+    (one checked without ``training`` is checked again when ``training`` is asked for).
+
+    >>> check_source("gsm8k", training=True)
+    Checked(dataset='gsm8k', split=None, training=True)
+    >>> check_source("gsm8k", "test")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    harness.data.sources.DataError: split 'test' given for 'gsm8k', a built-in split: ... --dataset gsm8k-test)
+    """
+    if isinstance(dataset, Checked):
+        if split is not None and split != dataset.split:
+            raise TypeError(f"split {split!r} given with {dataset!r}, which holds its own split")
+        if dataset.training or not training:
+            return dataset
+        dataset, split = dataset.dataset, dataset.split
     dataset = str(dataset)
+    if training and (reason := eval_only_reason(dataset, split)):
+        raise DataError(f"{reason}, reserved for evaluation: never train on it (use {train_counterpart(dataset)!r}, "
+                        "the train split)")
     check_split(dataset, split)
+    return Checked(dataset, split, training)
+
+
+def load_source(dataset: str | Checked, split: str | None = None) -> Source:
+    """Load the raw rows of ``dataset`` (see the module docstring); raise DataError."""
+    checked = check_source(dataset, split)
+    dataset, split = checked.dataset, checked.split
     if (arith := arithmetic_split(dataset)) is not None:
         return _arithmetic_source(dataset, *arith)
     if dataset in BUILTIN:
@@ -146,7 +186,7 @@ def splits_apply(dataset: str) -> bool:
 def check_split(dataset: str, split: str | None) -> None:
     """DataError for a split given where there is none to choose (it would be silently ignored).
 
-    Run by :func:`load_source`, the one way rows are read, so every command checks it once.
+    Run by :func:`check_source`, which every way of reading rows goes through once.
     """
     if not split or splits_apply(dataset):
         return

@@ -14,8 +14,9 @@ Then, as the seed notebook: prompt lengths are counted with the tokenizer,
 ``max_prompt_length - 1`` are dropped, and ``max_completion_length`` = ``max_seq_length -
 max_prompt_length`` unless set. Problems that contain one of the spec's tags or
 end-of-sequence strings are dropped too (the rewards could not tell them from the output).
-Evaluation-only sources (GSM8K test, ``arithmetic-test``) are refused. Not handled: tokenization for training
-(TRL does it).
+:func:`check_prompt_source` refuses, before anything loads, a split that chooses nothing and an
+evaluation-only source (GSM8K test, ``arithmetic-test``), with the words ``data prepare`` and
+``train`` use. Not handled: tokenization for training (TRL does it).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from reasoning_kit.spec import FormatSpec
 from reasoning_kit.template import prompt_messages, render
 
 from harness.data.prepare import count_tokens, eval_questions
-from harness.data.sources import DataError, eval_only_reason, train_counterpart
+from harness.data.sources import Checked, DataError, check_source
 from harness.stats import percentiles, quantile
 
 from . import GRPOError
@@ -43,16 +44,17 @@ class PromptData:
     max_completion_length: int
 
 
-def refuse_eval_split(dataset: str, split: str | None) -> None:
-    """GRPOError when ``dataset`` (``split``) is reserved for evaluation (GSM8K test, arithmetic-test)."""
-    reason = eval_only_reason(str(dataset), split)
-    if reason:
-        raise GRPOError(f"{reason}: it is for evaluation only; train GRPO on {train_counterpart(dataset)} or another training set")
+def check_prompt_source(dataset: str | Checked, split: str | None = None) -> Checked:
+    """``sources.check_source`` for training, as a GRPOError: a split that chooses nothing, an evaluation-only source."""
+    try:
+        return check_source(dataset, split, training=True)
+    except DataError as exc:
+        raise GRPOError(str(exc)) from None
 
 
 def prepare_prompts(
     spec: FormatSpec,
-    dataset: str,
+    dataset: str | Checked,
     tokenizer,
     *,
     max_seq_length: int,
@@ -62,10 +64,13 @@ def prepare_prompts(
     split: str | None = None,
     progress: bool = True,
 ) -> PromptData:
-    """The GRPO prompts of ``dataset`` (see the module docstring); GRPOError when none are left."""
-    refuse_eval_split(dataset, split)
+    """The GRPO prompts of ``dataset`` (see the module docstring); GRPOError when none are left.
+
+    ``dataset`` is checked by :func:`check_prompt_source` unless it is the :class:`Checked` that call returned.
+    """
+    checked = check_prompt_source(dataset, split)
     try:
-        rows = eval_questions(spec, dataset, limit, split=split)
+        rows = eval_questions(spec, checked, limit)
     except DataError as exc:
         raise GRPOError(str(exc)) from None
     markers = (*spec.tag_list, *spec.eos)
@@ -77,7 +82,7 @@ def prepare_prompts(
         else:
             kept.append(row)
     if not kept:
-        raise GRPOError(f"{dataset}: no prompts left ({dict(dropped)})")
+        raise GRPOError(f"{checked.dataset}: no prompts left ({dict(dropped)})")
     from harness.models import eos_text
 
     eos = eos_text(spec, tokenizer)
@@ -104,7 +109,7 @@ def prepare_prompts(
     from datasets import Dataset
 
     summary = {
-        "dataset": str(dataset),
+        "dataset": checked.dataset,
         "rows_in": len(rows),
         "rows_kept": len(table["prompt"]),
         "dropped": dict(dropped),

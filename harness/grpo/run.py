@@ -34,7 +34,7 @@ from harness.train.sft import checkpointing_args
 
 from . import GRPOError, fastgen
 from .config import adapter_base, config_dict, loading_config, output_path
-from .data import refuse_eval_split
+from .data import check_prompt_source
 
 GRPOResult = RunResult
 
@@ -104,8 +104,8 @@ class GRPORecipe:
         self.data = None
 
     def check(self) -> None:
-        """Clear errors before anything loads (prepare_prompts checks the split again for direct callers)."""
-        refuse_eval_split(self.cfg.dataset, self.cfg.dataset_split or None)
+        """Clear errors before anything loads; ``load`` hands the checked dataset on, so it is checked once."""
+        self.source = check_prompt_source(self.cfg.dataset, self.cfg.dataset_split or None)
         if self.cfg.adapter:
             adapter_base(self.cfg.adapter)
 
@@ -147,9 +147,8 @@ class GRPORecipe:
         for line in self.report.lines():
             log(line)
         self.data = prepare_prompts(
-            spec, cfg.dataset, self.tokenizer, max_seq_length=cfg.max_seq_length, max_prompt_length=cfg.max_prompt_length,
-            max_completion_length=cfg.max_completion_length, limit=cfg.dataset_limit or None,
-            split=cfg.dataset_split or None, progress=progress,
+            spec, self.source, self.tokenizer, max_seq_length=cfg.max_seq_length, max_prompt_length=cfg.max_prompt_length,
+            max_completion_length=cfg.max_completion_length, limit=cfg.dataset_limit or None, progress=progress,
         )
         self.check_enough_prompts(self.data.summary, ranks.current().world_size)
         with warnings.catch_warnings(record=True) as caught:

@@ -25,6 +25,7 @@ from reasoning_kit.spec import FormatSpec
 from reasoning_kit.train_config import TrainConfig
 
 from harness import outputs
+from harness.data.sources import check_source
 from harness.stats import round_loss
 from harness.lifecycle import RunResult, device_info, peak_memory, run_lifecycle, run_trainer, versions  # noqa: F401
 
@@ -67,7 +68,8 @@ class SFTRecipe:
         self.model_name = cfg.model
 
     def check(self) -> None:
-        pass
+        """The dataset and its split, before the model loads; ``load`` hands the result on, checked once."""
+        self.source = check_source(self.cfg.dataset, self.cfg.dataset_split or None, training=True)
 
     def trainer_args(self, name: str, output_dir: Path, *, progress: bool, notes: list[str]):
         from . import backends
@@ -94,8 +96,8 @@ class SFTRecipe:
         for note in notes:
             log(f"note: {note}")
         self.data = prepare_dataset(
-            spec, cfg.dataset, tokenizer=tokenizer, max_seq_length=cfg.max_seq_length, limit=cfg.dataset_limit or None,
-            split=cfg.dataset_split or None, progress=progress,
+            spec, self.source, tokenizer=tokenizer, max_seq_length=cfg.max_seq_length, limit=cfg.dataset_limit or None,
+            progress=progress,
         )
         log(f"data: {self.data.summary['rows_kept']} of {self.data.summary['rows_in']} rows kept from {cfg.dataset}")
         self.columns = training_columns(self.data.dataset, spec, tokenizer.eos_token, completion_only=cfg.completion_only_loss)
