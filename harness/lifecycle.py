@@ -132,23 +132,18 @@ def run_trainer(trainer, stop, budget, *, resume_from: Path | None, max_minutes:
     return interrupted
 
 
-def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, progress: bool = True, callbacks: tuple = (),
-                  log=None, is_main_process: bool | None = None) -> RunResult:
-    """Run ``recipe`` through the lifecycle in the module docstring; ``recipe.error`` is the one-line error type.
+def check_run(recipe, *, overwrite: bool = False, resume: bool = False, here=None, log=None, progress: bool = False,
+              main: bool = True):
+    """Step 1 of the lifecycle, on its own: every check of ``recipe`` that needs no model, nothing written.
 
-    ``is_main_process`` None: rank 0 of the launcher (``harness.ranks.current``); the others neither write nor log.
-    """
+    Returns the backend's name, why it was chosen, its module and the output plan; raises ``recipe.error``.
+    ``grpo --offline`` runs it before training the SFT adapter its GRPO run starts from, so a GRPO setting's
+    error comes before that run writes anything."""
     from harness.train import backends
 
-    here = ranks.current()
-    main = here.is_main if is_main_process is None else is_main_process
-    if not main:
-        log, progress = (lambda msg: None), False
-    log = log or _log_default
+    here = here or ranks.current()
+    log = log or (lambda msg: None)
     error = recipe.error
-    started = time.perf_counter()
-    out = Path(recipe.out)
-    # 1. check settings: nothing is written and nothing heavy is loaded before this passes.
     name, why = backends.choose(recipe.backend)
     problem = ranks.launch_problem(ranks.engine(), name, resume=resume)
     if problem:
@@ -158,7 +153,8 @@ def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, prog
                     f"{ranks.engine()}; merge afterwards, or launch with configs/accelerate/ddp.yaml")
     ranks.prepare(here)
     try:
-        plan = outputs.plan_run(out, recipe.command, overwrite=overwrite, resume=resume, max_steps=recipe.cfg.max_steps)
+        plan = outputs.plan_run(Path(recipe.out), recipe.command, overwrite=overwrite, resume=resume,
+                                max_steps=recipe.cfg.max_steps)
     except outputs.OutputError as exc:
         raise error(str(exc)) from None
     recipe.check()
@@ -180,11 +176,31 @@ def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, prog
     if not main:
         ranks.quiet()
     try:
-        recipe.trainer_args(name, out, progress=progress, notes=[])
+        recipe.trainer_args(name, Path(recipe.out), progress=progress, notes=[])
     except ValueError as exc:
         if isinstance(exc, error):
             raise
         raise error(trainer_args_error(exc, recipe.cfg, recipe.command)) from None
+    return name, why, backend, plan
+
+
+def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, progress: bool = True, callbacks: tuple = (),
+                  log=None, is_main_process: bool | None = None) -> RunResult:
+    """Run ``recipe`` through the lifecycle in the module docstring; ``recipe.error`` is the one-line error type.
+
+    ``is_main_process`` None: rank 0 of the launcher (``harness.ranks.current``); the others neither write nor log.
+    """
+    here = ranks.current()
+    main = here.is_main if is_main_process is None else is_main_process
+    if not main:
+        log, progress = (lambda msg: None), False
+    log = log or _log_default
+    error = recipe.error
+    started = time.perf_counter()
+    out = Path(recipe.out)
+    # 1. check settings: nothing is written and nothing heavy is loaded before this passes.
+    name, why, backend, plan = check_run(recipe, overwrite=overwrite, resume=resume, here=here, log=log,
+                                         progress=progress, main=main)
     # 2. load.
     notes: list[str] = []
     recipe.load(name, backend, notes, log=log, progress=progress)

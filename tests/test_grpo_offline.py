@@ -79,6 +79,21 @@ class TestCommand:
         assert start["metrics"]["n"] == 2 and start["run"]["dataset"] == "arithmetic-test"
 
 
+    def test_a_grpo_setting_error_comes_before_the_sft_run(self, tmp_path, monkeypatch):
+        """The SFT adapter is missing (it would be trained first, minutes), but GRPO's own settings are wrong: the
+        one-line error names them and the SFT run never starts (no outputs/ at all)."""
+        model = save_tiny(tmp_path / "model", SPEC, corpus(SPEC, 20))
+        monkeypatch.chdir(tmp_path)
+        bad = {"optimizer": ["--set", "optim=adamw_tourch"], "split": ["--set", "dataset_split=test"]}
+        for name, args in bad.items():
+            result = CliRunner().invoke(main, ["grpo", "--offline", "--model", str(model), "--no-progress", *args])
+            assert result.exit_code == 2, (name, result.output)
+            last = result.output.strip().splitlines()[-1]
+            assert last.startswith("Error:") and ("optim" in last if name == "optimizer" else "split 'test'" in last)
+            assert "training it first" not in result.output, name
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], name  # nothing written
+
+
 class TestTrainOfflineFooter:
     def test_the_table_footer_says_what_the_offline_model_learns(self, tmp_path, monkeypatch):
         from harness.train.cli import OFFLINE_FOOTER

@@ -31,8 +31,16 @@ def run_grpo_job(spec: FormatSpec, cfg: GRPOTrainConfig, *, overwrite: bool = Fa
                  progress: bool = True, sft=None) -> tuple[GRPOResult, str | None]:
     """GRPO, then the before/after table; ``sft`` (a [train] config) first trains the adapter GRPO starts from."""
     if sft is not None:
+        from dataclasses import replace
+
+        from harness.lifecycle import check_run
         from harness.train.run import train
 
+        from .run import GRPORecipe
+
+        # GRPO's own checks first (without the adapter the SFT run is about to write): an error in a GRPO setting
+        # or its output directory comes before the SFT run writes anything
+        check_run(GRPORecipe(spec, replace(cfg, adapter="")), overwrite=overwrite, resume=resume)
         _echo(f"no SFT adapter at {cfg.adapter}: training it first (train --offline -> {sft.output_dir})")
         done = train(spec, sft, progress=progress)
         if done.status != "completed":
