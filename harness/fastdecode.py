@@ -154,6 +154,17 @@ def reason(backend: str, *, paged: bool = False) -> str | None:
     return None
 
 
+def graphs_mode(decode_graphs: bool, engine: str) -> tuple[str, str | None]:
+    """``install``'s ``graphs`` for the ``[grpo] decode_graphs`` setting under ``engine`` (``harness.ranks.engine``),
+    and why graphs are off when the setting asked for them. FSDP and DeepSpeed ZeRO-3 gather sharded weights inside
+    each forward: a captured step would replay one gather's addresses, so decoding stays un-graphed there."""
+    if not decode_graphs:
+        return "off", None
+    if engine in ("fsdp", "deepspeed"):
+        return "off", f"{engine} gathers sharded weights inside each forward"
+    return "auto", None
+
+
 class Installed:
     """What :func:`install` changed on a model (its ``generate``), to undo it; counts of what it did."""
 

@@ -117,6 +117,15 @@ def test_reason():
     assert decodegraph.capacity(96, None) is None
 
 
+def test_graphs_mode():
+    assert fastdecode.graphs_mode(True, "single") == ("auto", None)
+    assert fastdecode.graphs_mode(True, "ddp") == ("auto", None)  # each rank holds the whole model
+    assert fastdecode.graphs_mode(False, "single") == ("off", None)
+    for engine in ("fsdp", "deepspeed"):
+        mode, why = fastdecode.graphs_mode(True, engine)
+        assert mode == "off" and why.startswith(engine)
+
+
 def _lora_model_with_checkpointing():
     from peft import LoraConfig, get_peft_model
 

@@ -210,9 +210,12 @@ class GRPORecipe:
         if self.cfg.fast_decoding and why:
             notes.append(f"fast_decoding: off ({why})")
         if name != "unsloth":  # always: the wrapper keeps the KV cache under gradient checkpointing
-            self.fastdecode = fastdecode.install(self.fastgen.model if self.fastgen else trainer.model,
-                                                 fast=self.cfg.fast_decoding and why is None,
-                                                 graphs="auto" if self.cfg.decode_graphs else "off")
+            fast = self.cfg.fast_decoding and why is None
+            graphs, off = fastdecode.graphs_mode(self.cfg.decode_graphs, ranks.engine())
+            if fast and off:
+                notes.append(f"decode_graphs: off ({off})")
+            self.fastdecode = fastdecode.install(self.fastgen.model if self.fastgen else trainer.model, fast=fast,
+                                                 graphs=graphs)
         return trainer
 
     def save(self, name: str, trainer, work: Path) -> None:
