@@ -25,8 +25,8 @@ the CPU tests check against a plain forward.
 
 Not handled (:func:`reason` says why; decoding then stays un-graphed): model types other than
 :data:`SUPPORTED` (their forward was not checked to be capture-safe), sliding-window layers, attention
-other than ``sdpa``, unknown ``max_new_tokens``, outputs that need per-step attentions or hidden
-states.
+other than ``sdpa``, active dropout (random draws inside a step), unknown ``max_new_tokens``,
+outputs that need per-step attentions or hidden states.
 """
 
 from __future__ import annotations
@@ -48,15 +48,23 @@ def reason(model) -> str | None:
         return "the model uses sliding-window attention"
     if getattr(cfg, "_attn_implementation", None) not in ("sdpa", "grouped_sdpa"):
         return f"attention {cfg._attn_implementation!r} (graphed steps pass sdpa's boolean mask)"
+    import torch
+
+    if any(isinstance(m, torch.nn.Dropout) and m.p > 0 and m.training for m in model.modules()):
+        return "dropout is active (the model is in training mode)"
     return None
+
+
+def _bucket(positions: int) -> int:
+    """``positions`` rounded up to a multiple of :data:`BUCKET`."""
+    return -(-positions // BUCKET) * BUCKET
 
 
 def capacity(prompt_length: int, max_new_tokens: int | None) -> int | None:
     """Cache positions one call needs, rounded up to :data:`BUCKET` (``None`` when the length is unknown)."""
     if not max_new_tokens:
         return None
-    need = prompt_length + max_new_tokens
-    return -(-need // BUCKET) * BUCKET
+    return _bucket(prompt_length + max_new_tokens)
 
 
 class _BucketKV:
@@ -84,29 +92,31 @@ class Stepper:
         self.steps = self.replays = 0  # bucketed steps, and those of them replayed as graphs
         self.failure: str | None = None  # why capturing failed (the steps then run eagerly)
 
-    def _eligible(self, kwargs) -> bool:
+    def _cached(self, kwargs) -> int | None:
+        """Tokens in the cache before this call's step, when it is a single-token step this stepper can run."""
         ids, mask, pos = kwargs.get("input_ids"), kwargs.get("attention_mask"), kwargs.get("position_ids")
         if kwargs.get("past_key_values") is not self.cache or ids is None or ids.shape[1] != 1 or pos is None:
-            return False
+            return None
         if mask is None or mask.dim() != 2 or any(kwargs[k] is not None for k in set(kwargs) - _PLAIN_KWARGS):
-            return False
+            return None
         if kwargs.get("output_attentions") or kwargs.get("output_hidden_states"):
-            return False
+            return None
         n = self.cache.get_seq_length()
         if mask.shape[1] != n + 1 or n + 1 > self.capacity:
-            return False
-        return all(getattr(layer, "_k", None) is not None and layer._k.shape[-2] == self.capacity
-                   and layer.keys.data_ptr() == layer._k.data_ptr() for layer in self.cache.layers)
+            return None
+        owned = all(getattr(layer, "_k", None) is not None and layer._k.shape[-2] == self.capacity
+                    and layer.keys.data_ptr() == layer._k.data_ptr() for layer in self.cache.layers)
+        return n if owned else None
 
     def forward(self, *args, **kwargs):
         """The model's ``forward`` while this call decodes: graphed single-token steps, the real one otherwise."""
-        if args or not self._eligible(kwargs):
+        n = None if args else self._cached(kwargs)
+        if n is None:
             return self.plain(*args, **kwargs)
         import torch
         from transformers.modeling_outputs import CausalLMOutputWithPast
 
         ids, mask2d, pos = kwargs["input_ids"], kwargs["attention_mask"], kwargs["position_ids"]
-        n = self.cache.get_seq_length()
         if self.buffers is None or self.buffers[0].shape != ids.shape:
             self.buffers = (torch.zeros_like(ids), torch.zeros_like(pos),
                             torch.zeros(1, dtype=torch.long, device=ids.device),
@@ -117,7 +127,7 @@ class Stepper:
         b_pos.copy_(pos)
         b_at.fill_(n)
         b_mask[:, 0, 0, :n + 1].copy_(mask2d.bool())
-        length = min(self.capacity, -(-(n + 1) // BUCKET) * BUCKET)
+        length = min(self.capacity, _bucket(n + 1))
         logits = self._replay(length) if self.graphs else None
         if logits is None:
             logits = self._step(length)

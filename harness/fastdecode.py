@@ -214,8 +214,6 @@ def _graph_reason(inner, kwargs, args) -> tuple[str | None, int]:
     cap = decodegraph.capacity(ids.shape[-1], new) if isinstance(ids, torch.Tensor) and ids.dim() == 2 else None
     if cap is None:
         return "max_new_tokens or input_ids not given", 0
-    if any(isinstance(m, torch.nn.Dropout) and m.p > 0 and m.training for m in inner.modules()):
-        return "dropout is active (the model is in training mode)", 0
     return decodegraph.reason(inner), cap
 
 

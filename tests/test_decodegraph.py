@@ -15,29 +15,10 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from harness import decodegraph, fastdecode  # noqa: E402
+from tests.tiny import gqa_model, left_padded_batch, teacher_forced  # noqa: E402
 
 TOL = 1e-4
 NEW = 12
-
-
-def _model(model_type: str = "qwen3"):
-    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen3Config
-
-    torch.manual_seed(0)
-    kind = {"qwen3": Qwen3Config, "llama": LlamaConfig}[model_type]
-    cfg = kind(vocab_size=211, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=8,
-               num_key_value_heads=2, head_dim=16, bos_token_id=None, eos_token_id=None, pad_token_id=0)
-    return AutoModelForCausalLM.from_config(cfg, attn_implementation="sdpa").eval()
-
-
-def _batch():
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(3, 211, (4, 11), generator=g)
-    mask = torch.ones_like(ids)
-    for row, pad in enumerate((5, 0, 2, 9)):  # left padding of every width, one row without
-        mask[row, :pad] = 0
-        ids[row, :pad] = 0
-    return ids, mask
 
 
 def _generate(model, ids, mask, **kw):
@@ -47,26 +28,18 @@ def _generate(model, ids, mask, **kw):
     return out.sequences, torch.stack(out.logits, dim=1)
 
 
-def _teacher_forced(model, sequences, prompt_mask):
-    """Plain sdpa logits of ``sequences`` (prompt + generated) at the positions that predicted each new token."""
-    full = torch.cat([prompt_mask, torch.ones(sequences.shape[0], NEW, dtype=prompt_mask.dtype, device=prompt_mask.device)], dim=1)
-    with torch.no_grad():
-        logits = model(input_ids=sequences, attention_mask=full).logits
-    return logits[:, prompt_mask.shape[1] - 1:-1]
-
-
 @pytest.mark.parametrize("model_type", ["qwen3", "llama"])
 @pytest.mark.parametrize("bucket", [4, 128])  # 4: the steps move through several buckets (several graphs on a GPU)
 def test_bucketed_steps_score_what_sdpa_scores(monkeypatch, model_type, bucket):
     monkeypatch.setattr(decodegraph, "BUCKET", bucket)
-    model, (ids, mask) = _model(model_type), _batch()
+    model, (ids, mask) = gqa_model(model_type), left_padded_batch()
     installed = fastdecode.install(model, graphs="eager")
     sequences, steps = _generate(model, ids, mask)
     installed.undo()
     assert installed.bucketed_steps == NEW - 1 and not installed.graph_skips  # every step after the prefill
     assert installed.graphed_steps == 0  # eager: no graphs
     assert "forward" not in model.__dict__  # the model's own forward is back
-    want = _teacher_forced(model, sequences, mask)
+    want = teacher_forced(model, sequences, mask)
     assert steps.shape == want.shape
     assert (steps - want).abs().max() < TOL
     assert want.abs().max() > 100 * TOL  # not a vacuous comparison of ~0 logits
@@ -74,7 +47,7 @@ def test_bucketed_steps_score_what_sdpa_scores(monkeypatch, model_type, bucket):
 
 def test_a_wrong_write_position_is_caught(monkeypatch):
     """The comparison above can fail: writing each step's key/value one position late changes the logits."""
-    model, (ids, mask) = _model(), _batch()
+    model, (ids, mask) = gqa_model(), left_padded_batch()
     update = decodegraph._BucketKV.update
 
     def late(self, key_states, value_states, layer_idx, *args, **kwargs):
@@ -84,12 +57,12 @@ def test_a_wrong_write_position_is_caught(monkeypatch):
     monkeypatch.setattr(decodegraph._BucketKV, "update", late)
     fastdecode.install(model, graphs="eager")
     sequences, steps = _generate(model, ids, mask)
-    assert (steps - _teacher_forced(model, sequences, mask)).abs().max() > 100 * TOL
+    assert (steps - teacher_forced(model, sequences, mask)).abs().max() > 100 * TOL
 
 
 def test_steps_it_cannot_graph_run_plainly():
     """No max_new_tokens known, or a user's own cache: transformers' forward runs every step, and the reason is kept."""
-    model, (ids, mask) = _model(), _batch()
+    model, (ids, mask) = gqa_model(), left_padded_batch()
     installed = fastdecode.install(model, graphs="eager")
     with torch.no_grad():
         model.generate(input_ids=ids, attention_mask=mask, max_length=ids.shape[1] + 3, do_sample=False, pad_token_id=0)
@@ -102,17 +75,22 @@ def test_steps_it_cannot_graph_run_plainly():
 
 
 def test_reason():
-    model = _model()
+    model = gqa_model()
     assert decodegraph.reason(model) is None
     model.config.layer_types = ["full_attention", "sliding_attention"]
     assert "sliding" in decodegraph.reason(model)
-    eager = _model()
+    eager = gqa_model()
     eager.set_attn_implementation("eager")
     assert "eager" in decodegraph.reason(eager)
     from transformers import AutoModelForCausalLM, GPT2Config
 
     gpt2 = AutoModelForCausalLM.from_config(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=50))
     assert "gpt2" in decodegraph.reason(gpt2)
+    from peft import LoraConfig, get_peft_model
+
+    lora = get_peft_model(gqa_model(), LoraConfig(r=4, target_modules=["q_proj"], lora_dropout=0.1)).get_base_model()
+    assert "dropout" in decodegraph.reason(lora.train())  # random draws inside a step
+    assert decodegraph.reason(lora.eval()) is None
     assert decodegraph.capacity(96, 512) == 640 and decodegraph.capacity(100, 29) == 256
     assert decodegraph.capacity(96, None) is None
 
@@ -129,7 +107,7 @@ def test_graphs_mode():
 def _lora_model_with_checkpointing():
     from peft import LoraConfig, get_peft_model
 
-    model = get_peft_model(_model(), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], lora_dropout=0.0))
+    model = get_peft_model(gqa_model(), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], lora_dropout=0.0))
     model.gradient_checkpointing_enable()
     return model.train()  # as TRL samples: the training model, in training mode
 
@@ -138,22 +116,22 @@ def test_generate_keeps_the_cache_under_gradient_checkpointing():
     """transformers 5.17 drops the KV cache in checkpointed layers of a model in training mode while generate feeds
     one token a step; the installed generate turns checkpointing off for the call, so each step sees the whole
     sequence, and turns it back on."""
-    model, (ids, mask) = _lora_model_with_checkpointing(), _batch()
+    model, (ids, mask) = _lora_model_with_checkpointing(), left_padded_batch()
     fastdecode.install(model, fast=False)
     sequences, steps = _generate(model, ids, mask)
     assert all(m.gradient_checkpointing for m in model.modules() if hasattr(m, "gradient_checkpointing")
                and isinstance(m, transformers.modeling_layers.GradientCheckpointingLayer))
     model.eval()
-    assert (steps - _teacher_forced(model, sequences, mask)).abs().max() < TOL
+    assert (steps - teacher_forced(model, sequences, mask)).abs().max() < TOL
 
 
 def test_without_the_wrapper_checkpointing_loses_the_cache():
     """What the test above guards against is real in this transformers: the same generate, not installed, predicts
     each token from a one-token context."""
-    model, (ids, mask) = _lora_model_with_checkpointing(), _batch()
+    model, (ids, mask) = _lora_model_with_checkpointing(), left_padded_batch()
     sequences, steps = _generate(model, ids, mask)
     model.eval()
-    assert (steps - _teacher_forced(model, sequences, mask)).abs().max() > 100 * TOL
+    assert (steps - teacher_forced(model, sequences, mask)).abs().max() > 100 * TOL
 
 
 @pytest.mark.gpu
@@ -163,12 +141,12 @@ def test_cuda_graph_replays_score_what_sdpa_scores(monkeypatch, bucket):
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
     monkeypatch.setattr(decodegraph, "BUCKET", bucket)
-    model, (ids, mask) = _model().cuda(), _batch()
+    model, (ids, mask) = gqa_model().cuda(), left_padded_batch()
     ids, mask = ids.cuda(), mask.cuda()
     installed = fastdecode.install(model)
     sequences, steps = _generate(model, ids, mask)
     _, again = _generate(model, ids, mask)  # a second call captures its own graphs
     installed.undo()
     assert installed.graphed_steps == installed.bucketed_steps == 2 * (NEW - 1) and not installed.graph_skips
-    want = _teacher_forced(model, sequences, mask)
+    want = teacher_forced(model, sequences, mask)
     assert (steps - want).abs().max() < TOL and (again - steps).abs().max() < TOL

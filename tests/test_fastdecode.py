@@ -13,41 +13,18 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from harness import fastdecode  # noqa: E402
+from tests.tiny import gqa_model, left_padded_batch, logits, teacher_forced  # noqa: E402
 
 TOL = 1e-4
 
 
-def _model(kv_heads: int = 2, heads: int = 8):
-    from transformers import AutoModelForCausalLM, Qwen3Config
-
-    torch.manual_seed(0)
-    cfg = Qwen3Config(vocab_size=211, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=heads,
-                      num_key_value_heads=kv_heads, head_dim=16, bos_token_id=None, eos_token_id=None, pad_token_id=0)
-    return AutoModelForCausalLM.from_config(cfg, attn_implementation="sdpa").eval()
-
-
-def _batch():
-    g = torch.Generator().manual_seed(1)
-    ids = torch.randint(3, 211, (4, 11), generator=g)
-    mask = torch.ones_like(ids)
-    for row, pad in enumerate((5, 0, 2, 9)):  # left padding of every width, one row without
-        mask[row, :pad] = 0
-        ids[row, :pad] = 0
-    return ids, mask
-
-
-def _logits(model, ids, mask):
-    with torch.no_grad():
-        return model(input_ids=ids, attention_mask=mask).logits
-
-
 @pytest.mark.parametrize("kv_heads", [2, 1, 8])  # 4 and 8 query heads per key/value head; 8: no grouping (sdpa itself)
 def test_grouped_sdpa_is_sdpa_under_a_padding_mask(kv_heads):
-    model, (ids, mask) = _model(kv_heads), _batch()
-    want = _logits(model, ids, mask)
+    model, (ids, mask) = gqa_model(kv_heads=kv_heads), left_padded_batch()
+    want = logits(model, ids, mask)
     fastdecode.use(model)
     assert model.config._attn_implementation == fastdecode.NAME
-    got = _logits(model, ids, mask)
+    got = logits(model, ids, mask)
     real = mask.bool()
     assert (got - want)[real].abs().max() < TOL
     assert (want[real].abs().max()) > 100 * TOL  # the logits are not all ~0 (the comparison could not be vacuous)
@@ -55,8 +32,8 @@ def test_grouped_sdpa_is_sdpa_under_a_padding_mask(kv_heads):
 
 def test_grouped_sdpa_head_order_matters():
     """The test above can fail: pairing query heads with the wrong key/value head changes the logits."""
-    model, (ids, mask) = _model(), _batch()
-    want = _logits(model, ids, mask)
+    model, (ids, mask) = gqa_model(), left_padded_batch()
+    want = logits(model, ids, mask)
     fastdecode.register()
     from transformers import AttentionInterface
 
@@ -68,15 +45,7 @@ def test_grouped_sdpa_head_order_matters():
 
     AttentionMaskInterface.register("rk_test_swapped", sdpa_mask)
     model.set_attn_implementation("rk_test_swapped")
-    assert (_logits(model, ids, mask) - want)[mask.bool()].abs().max() > 100 * TOL
-
-
-def _teacher_forced(model, sequences, prompt_mask):
-    """Plain sdpa logits of ``sequences`` (prompt + generated) at the positions that predicted each new token."""
-    full = torch.cat([prompt_mask, torch.ones(sequences.shape[0], sequences.shape[1] - prompt_mask.shape[1],
-                                              dtype=prompt_mask.dtype)], dim=1)
-    logits = _logits(model, sequences, full)
-    return logits[:, prompt_mask.shape[1] - 1:-1]
+    assert (logits(model, ids, mask) - want)[mask.bool()].abs().max() > 100 * TOL
 
 
 @pytest.mark.parametrize("chunk", [3, 256])  # 3: the buffer grows (and copies) several times during decoding
@@ -84,7 +53,7 @@ def test_generate_with_growing_cache_scores_what_sdpa_scores(monkeypatch, chunk)
     """Each decoding step's scores, with grouped SDPA and the growing cache, equal a plain sdpa forward of the
     generated sequence: the cache holds every earlier key/value, in place, and the mask rows line up."""
     monkeypatch.setattr(fastdecode, "CHUNK", chunk)
-    model, (ids, mask) = _model(), _batch()
+    model, (ids, mask) = gqa_model(), left_padded_batch()
     fastdecode.use(model)
     cache = fastdecode.growing_cache()
     with torch.no_grad():
@@ -92,7 +61,7 @@ def test_generate_with_growing_cache_scores_what_sdpa_scores(monkeypatch, chunk)
                              pad_token_id=0, past_key_values=cache, output_logits=True, return_dict_in_generate=True)
     steps = torch.stack(out.logits, dim=1)
     model.set_attn_implementation("sdpa")
-    want = _teacher_forced(model, out.sequences, mask)
+    want = teacher_forced(model, out.sequences, mask)
     assert steps.shape == want.shape
     assert (steps - want).abs().max() < TOL
     layer = cache.layers[0]
@@ -116,14 +85,14 @@ def test_growing_layer_readopts_what_transformers_replaces():
 
 
 def test_install_switches_only_during_generate_and_undoes():
-    model, (ids, mask) = _model(), _batch()
-    before = _logits(model, ids, mask)
+    model, (ids, mask) = gqa_model(), left_padded_batch()
+    before = logits(model, ids, mask)
     installed = fastdecode.install(model)
     with torch.no_grad():
         model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=3, do_sample=False, pad_token_id=0)
     assert installed.calls == 1
     assert model.config._attn_implementation == "sdpa"  # training forwards keep transformers' attention
-    assert torch.equal(_logits(model, ids, mask), before)
+    assert torch.equal(logits(model, ids, mask), before)
     from transformers import GenerationConfig
 
     static = GenerationConfig(max_new_tokens=3, do_sample=False, pad_token_id=0, cache_implementation="static")

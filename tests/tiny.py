@@ -11,7 +11,10 @@ trains a model until its greedy continuation of given prompts is given completio
 logit margin wide enough that no CPU's floating-point details change them: tests that need
 outputs of a known shape (valid, invalid, stopped, cut) build them this way, never by hoping
 a random model produces them. ``smallest_margin`` measures that margin for a model trained
-any other way (the real ``train`` command in tests/test_train_run.py).
+any other way (the real ``train`` command in tests/test_train_run.py). ``gqa_model``,
+``left_padded_batch`` and ``teacher_forced`` serve the decoding tests (test_fastdecode, test_decodegraph):
+a tiny grouped-query model, a batch with left padding of every width, and the plain forward that a
+decoding path's per-step scores are compared with.
 """
 
 from __future__ import annotations
@@ -178,3 +181,45 @@ def train_to_outputs(model, tokenizer, prompts: list[str], completions: list[str
         opt.zero_grad()
     model.eval()
     raise RuntimeError(f"train_to_outputs: smallest margin {worst:.3f} < {margin} after {max_steps} steps")
+
+
+def gqa_model(model_type: str = "qwen3", *, kv_heads: int = 2, heads: int = 8):
+    """A tiny random ``model_type`` (qwen3, llama) causal LM with ``heads / kv_heads`` query heads per key/value head,
+    on sdpa attention, in eval mode."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig, Qwen3Config
+
+    torch.manual_seed(0)
+    kind = {"qwen3": Qwen3Config, "llama": LlamaConfig}[model_type]
+    cfg = kind(vocab_size=211, hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=heads,
+               num_key_value_heads=kv_heads, head_dim=16, bos_token_id=None, eos_token_id=None, pad_token_id=0)
+    return AutoModelForCausalLM.from_config(cfg, attn_implementation="sdpa").eval()
+
+
+def left_padded_batch():
+    """(ids, mask) of 4 rows of 11 tokens, left-padded by 5, 0, 2 and 9 (pad id 0)."""
+    import torch
+
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(3, 211, (4, 11), generator=g)
+    mask = torch.ones_like(ids)
+    for row, pad in enumerate((5, 0, 2, 9)):
+        mask[row, :pad] = 0
+        ids[row, :pad] = 0
+    return ids, mask
+
+
+def logits(model, ids, mask):
+    import torch
+
+    with torch.no_grad():
+        return model(input_ids=ids, attention_mask=mask).logits
+
+
+def teacher_forced(model, sequences, prompt_mask):
+    """Plain forward logits of ``sequences`` (prompt + generated) at the positions that predicted each new token."""
+    import torch
+
+    new = sequences.shape[1] - prompt_mask.shape[1]
+    full = torch.cat([prompt_mask, prompt_mask.new_ones(sequences.shape[0], new)], dim=1)
+    return logits(model, sequences, full)[:, prompt_mask.shape[1] - 1:-1]
