@@ -18,9 +18,13 @@ recipe is named after what it runs, on top of the [train] defaults (max_seq_leng
 - ``default-packing-b1``: the [train] defaults unchanged (``packing = true``, batch 1 = one packed row);
 - ``packing-b8`` / ``packing-b16``: ``packing = true`` and 8 or 16 packed rows of 2048 tokens per
   step (padding-free; examples never attend to each other);
-- ``packing-b8-gc-true`` / ``packing-b16-gc-true``: 8 or 16 packed rows with ``gradient_checkpointing = true``
+- ``packing-b8-gc-true`` / ``-b10-`` / ``-b12-`` / ``packing-b16-gc-true``: 8, 10, 12 or 16 packed rows with ``gradient_checkpointing = true``
   (plain checkpointing: activations stay on the GPU);
 - ``packing-b32``: 32 packed rows of 2048 tokens (Unsloth's offloaded checkpointing keeps the memory flat).
+
+On the unsloth backend, packing rows run ``enable_packed_varlen`` (one flash varlen attention call per
+layer; the row's ``notes`` say so); ``REASONING_KIT_UNSLOTH_VARLEN=0`` measures Unsloth's own choice.
+``--profile`` profiles one extra step after the timed ones (kernel time, launches, top ops).
 
 Results written before the rows were renamed call them ``seed`` (then the [train] defaults,
 which did not pack yet: ``seed-as-written``), ``packed1`` (``default-packing-b1``), ``packed8``,
@@ -66,6 +70,8 @@ RECIPES = {  # [train] keys put over the defaults; each name says what its row r
     "packing-b8": {"packing": True, "per_device_train_batch_size": 8},
     "packing-b16": {"packing": True, "per_device_train_batch_size": 16},
     "packing-b8-gc-true": {"packing": True, "per_device_train_batch_size": 8, "gradient_checkpointing": True},
+    "packing-b10-gc-true": {"packing": True, "per_device_train_batch_size": 10, "gradient_checkpointing": True},
+    "packing-b12-gc-true": {"packing": True, "per_device_train_batch_size": 12, "gradient_checkpointing": True},
     "packing-b16-gc-true": {"packing": True, "per_device_train_batch_size": 16, "gradient_checkpointing": True},
     "packing-b32": {"packing": True, "per_device_train_batch_size": 32},
 }
@@ -115,6 +121,42 @@ def sample_lengths(path: Path, n: int, *, scale: float, seed: int) -> list[int]:
     return [max(8, int(rng.choice(lengths) * scale)) for _ in range(n)]
 
 
+def profile_start():
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    prof = profile(activities=acts)
+    prof.__enter__()
+    return prof
+
+
+def profile_stop(prof, wall: float, top: int = 25) -> dict:
+    """Where one profiled step went: kernel time against wall time, kernel launches, the top ops by GPU and CPU time."""
+    prof.__exit__(None, None, None)
+    events = prof.key_averages()
+
+    def device_us(e):
+        return getattr(e, "self_device_time_total", 0) or getattr(e, "self_cuda_time_total", 0) or 0
+
+    from torch.autograd import DeviceType
+
+    kernels_us = sum(device_us(e) for e in events if e.device_type == DeviceType.CUDA)  # kernels, not the ops above them
+    launches = sum(e.count for e in events if e.key in ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC",
+                                                       "cuLaunchKernelEx"))
+    row = lambda e: {"op": e.key[:90], "calls": e.count, "self_gpu_ms": round(device_us(e) / 1e3, 2),  # noqa: E731
+                     "self_cpu_ms": round(e.self_cpu_time_total / 1e3, 2)}
+    return {
+        "note": "one extra step after the timed ones, under torch.profiler (its own overhead included)",
+        "step_wall_s": round(wall, 3),
+        "gpu_kernel_s": round(kernels_us / 1e6, 3),
+        "gpu_busy_fraction": round(kernels_us / 1e6 / wall, 3) if wall > 0 else None,
+        "kernel_launches": launches,
+        "top_gpu": [row(e) for e in sorted(events, key=device_us, reverse=True)[:top]],
+        "top_cpu": [row(e) for e in sorted(events, key=lambda e: e.self_cpu_time_total, reverse=True)[:top]],
+    }
+
+
 def run_row(row: str, args) -> dict:
     """Train one row in this process and measure it (called in a child process)."""
     import torch
@@ -128,7 +170,7 @@ def run_row(row: str, args) -> dict:
 
     recipe, backend_name = row.rsplit("-", 1)
     spec = load_spec("working_out")
-    overrides = dict(RECIPES[recipe], model=str(args.model_dir), backend=backend_name, max_steps=args.warmup + args.steps,
+    overrides = dict(RECIPES[recipe], model=str(args.model_dir), backend=backend_name, max_steps=args.warmup + args.steps + bool(args.profile),
                      logging_steps=10_000, output_dir=tempfile.mkdtemp(prefix="rk-bench-"), dataset="unused")
     if args.tiny:
         overrides |= {"max_seq_length": 256, "gradient_checkpointing": False, "lora_r": 8, "lora_alpha": 16}
@@ -142,9 +184,21 @@ def run_row(row: str, args) -> dict:
     class Timer(TrainerCallback):
         def __init__(self):
             self.marks: list[tuple[int, float, int]] = []
+            self.profiler = None
+            self.profile: dict | None = None
+
+        def on_step_begin(self, a, state, control, **kw):
+            if args.profile and state.global_step == args.warmup + args.steps:  # one extra step, after the timed ones
+                sync()
+                self.profiler = profile_start()
+                self.t0 = time.perf_counter()
 
         def on_step_end(self, a, state, control, **kw):
             sync()
+            if self.profiler is not None:
+                self.profile = profile_stop(self.profiler, time.perf_counter() - self.t0)
+                self.profiler = None
+                return
             self.marks.append((state.global_step, time.perf_counter(), state.num_input_tokens_seen))
 
     notes: list[str] = []
@@ -193,6 +247,8 @@ def run_row(row: str, args) -> dict:
         "median_step_seconds": round(sorted(steps)[len(steps) // 2], 4) if steps else None,
         "notes": notes,
     }
+    if timer.profile is not None:
+        out["profile"] = timer.profile
     if cuda:
         out["peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
         out["peak_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 2)
@@ -212,6 +268,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--tag", default="", help="suffix of the result file (to split rows over several invocations)")
     ap.add_argument("--budget-s", type=float, default=0,
                     help="skip the rows that would end after this many seconds (0: no limit); the JSON says which")
+    ap.add_argument("--profile", action="store_true",
+                    help="profile one extra step after the timed ones (torch.profiler): kernel time, launches, top ops")
     ap.add_argument("--row", help=argparse.SUPPRESS)  # internal: run one row, print its JSON
     args = ap.parse_args(argv)
     default_dir = "rk-tiny-random" if args.tiny else "rk-qwen3-4b-random"
@@ -250,7 +308,8 @@ def main(argv=None) -> dict:
             print(f"{row}: skipped (no CUDA)", flush=True)
             continue
         cmd = [sys.executable, __file__, "--row", row, "--steps", str(args.steps), "--warmup", str(args.warmup),
-               "--model-dir", str(args.model_dir), "--lengths", str(args.lengths)] + (["--tiny"] if args.tiny else [])
+               "--model-dir", str(args.model_dir), "--lengths", str(args.lengths)] + (["--tiny"] if args.tiny else []) \
+            + (["--profile"] if args.profile else [])
         t = time.perf_counter()
         try:
             env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
@@ -272,6 +331,13 @@ def main(argv=None) -> dict:
             peak = f", peak {res.get('peak_reserved_gib')} GiB reserved" if cuda else ""
             print(f"{row}: {res['trained_tokens_per_s']} tokens/s, {res['median_step_seconds']} s/step, "
                   f"{res['tokens_per_step']} tokens/step{peak}", flush=True)
+            if prof := res.get("profile"):
+                print(f"  profiled step: {prof['step_wall_s']} s wall, {prof['gpu_kernel_s']} s of kernels "
+                      f"({prof['gpu_busy_fraction']}), {prof['kernel_launches']} launches", flush=True)
+                for e in prof["top_gpu"][:12]:
+                    print(f"    gpu {e['self_gpu_ms']:>9} ms  cpu {e['self_cpu_ms']:>8} ms  x{e['calls']:<6} {e['op']}", flush=True)
+                for e in prof["top_cpu"][:8]:
+                    print(f"    cpu {e['self_cpu_ms']:>8} ms  x{e['calls']:<6} {e['op']}", flush=True)
         save(name, payload, out_dir=args.out, extra_versions=("unsloth_zoo", "bitsandbytes"))  # after every row
     save(name, payload, out_dir=args.out, extra_versions=("unsloth_zoo", "bitsandbytes"))
     return payload

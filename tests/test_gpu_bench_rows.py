@@ -20,6 +20,8 @@ CLAIMS = {
     "packing-b8": {"packing": True, "per_device_train_batch_size": 8},
     "packing-b16": {"packing": True, "per_device_train_batch_size": 16},
     "packing-b8-gc-true": {"packing": True, "per_device_train_batch_size": 8, "gradient_checkpointing": True},
+    "packing-b10-gc-true": {"packing": True, "per_device_train_batch_size": 10, "gradient_checkpointing": True},
+    "packing-b12-gc-true": {"packing": True, "per_device_train_batch_size": 12, "gradient_checkpointing": True},
     "packing-b16-gc-true": {"packing": True, "per_device_train_batch_size": 16, "gradient_checkpointing": True},
     "packing-b32": {"packing": True, "per_device_train_batch_size": 32},
 }

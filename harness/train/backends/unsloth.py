@@ -8,7 +8,8 @@ seed's ``SFTConfig`` (``bf16=is_bfloat16_supported()``, ``fp16=not is_bfloat16_s
 ``fast_inference`` (vLLM) is on only when vLLM is importable. A .gguf file or alias is first
 converted to a local model directory (``harness.models.resolve``), which Unsloth loads like a
 hub id. The tokenizer passed to the trainer is ``processing_class`` (TRL >= 1 no longer takes
-``tokenizer=``).
+``tokenizer=``). With ``packing``, :func:`enable_packed_varlen` first lets Unsloth attend within
+packed rows with one flash varlen call per layer on torch < 2.12 too (docs/train.md#gpu-throughput-h200).
 
 unsloth is imported inside the functions below; ``harness.train.backends.get`` imports it
 before anything imports transformers, trl or peft. :func:`from_pretrained_kwargs` and
@@ -18,6 +19,7 @@ before anything imports transformers, trl or peft. :func:`from_pretrained_kwargs
 from __future__ import annotations
 
 import importlib.util
+import os
 
 from reasoning_kit.spec import FormatSpec
 from reasoning_kit.train_config import TrainConfig
@@ -78,11 +80,58 @@ def precision(cfg: TrainConfig, bf16_supported: bool) -> tuple[bool, bool]:
     return cfg.precision == "bf16", cfg.precision == "fp16"
 
 
+VARLEN_ENV = "REASONING_KIT_UNSLOTH_VARLEN"  # "0": leave Unsloth's packed attention as it chose
+
+
+def enable_packed_varlen() -> str | None:
+    """Let Unsloth run packed (padding-free) attention as one flash varlen call per layer on torch < 2.12.
+
+    Unsloth 2026.10.9 sends a packed row to torch's flash kernel with the row's ``cu_seqlens``
+    (``attention_dispatch._LeanFlashVarlen``: ``aten._flash_attention_forward``, which takes grouped
+    key/value heads) only when ``torch.nn.attention.varlen.varlen_attn`` has ``enable_gqa``, i.e.
+    torch >= 2.12. On older torch it runs one SDPA call per example instead: ~70 calls per layer for
+    8 packed rows of GSM8K, slicing and zero-filled gradients included, so a step waits on the CPU.
+    Here the same autograd function is switched on where the aten kernel has what it needs (CUDA,
+    flash available, window arguments), which is what Unsloth itself does on torch >= 2.12.
+    Returns a note, or None when nothing changed (torch >= 2.12, no CUDA, another Unsloth, or
+    ``REASONING_KIT_UNSLOTH_VARLEN=0``).
+    """
+    if os.environ.get(VARLEN_ENV, "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    import torch
+
+    try:
+        from unsloth.utils import attention_dispatch as ad
+    except ImportError:
+        return None
+    if ad._TORCH_VARLEN_ATTN is not None or not torch.cuda.is_available():
+        return None  # Unsloth uses the varlen kernel already, or there is no GPU
+    needed = ("_LeanFlashVarlen", "_LEAN_VARLEN", "_varlen_attn_call", "_torch_varlen_takes")
+    if not all(hasattr(ad, name) for name in needed) or not torch.backends.cuda.is_flash_attention_available():
+        return None
+    schema = str(torch.ops.aten._flash_attention_forward.default._schema)
+    if "window_size_left" not in schema:
+        return None
+
+    def varlen(q, k, v, cu_q, cu_k, max_q, max_k, *, scale=None, window_size=(-1, -1), enable_gqa=False):
+        # Only reached under torch.compile (eager calls take _LeanFlashVarlen directly below).
+        return ad._LeanFlashVarlen.apply(q, k, v, cu_q, max_q, tuple(window_size) == (-1, 0), scale, *window_size)
+
+    ad._TORCH_VARLEN_ATTN = varlen
+    ad._LEAN_VARLEN = True
+    ad._varlen_can_use_cudnn = lambda *args, **kwargs: False
+    return (f"unsloth packed attention: one flash varlen call per layer (torch {torch.__version__.split('+')[0]} "
+            f"lacks varlen_attn(enable_gqa); {VARLEN_ENV}=0 turns this off)")
+
+
 def load_base(cfg: TrainConfig, spec: FormatSpec, notes: list[str]):
     """(model, tokenizer) from ``FastLanguageModel.from_pretrained``; the spec's chat template set."""
     from unsloth import FastLanguageModel
 
     from harness import models
+
+    if cfg.packing and (note := enable_packed_varlen()):
+        notes.append(note)
 
     vllm = vllm_available()
     notes.append(f"unsloth fast_inference={vllm} ({'vLLM installed' if vllm else 'vLLM not installed'})")
