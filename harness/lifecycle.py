@@ -8,7 +8,8 @@ that knows its own settings, model loading and trainer; everything else happens 
    ``harness.data.sources.check_source``), the config's values against the schema's types
    (``reasoning_kit.schema.type_problems``: a nan or an infinite number included), and the trainer
    arguments built by TRL/transformers in a dry step without a model (an unknown optimizer
-   or scheduler is one line naming its key);
+   or scheduler is one line naming its key); when the caller evaluates after the run (``evaluates``:
+   ``mainjob``), the evaluation's dataset read as the evaluation will read it (:func:`check_eval_dataset`);
 2. load the model and data (``recipe.load``);
 3. open the output (a new or ``--overwrite`` run is built in a temporary sibling directory);
 4. train with the time budget, Ctrl-C -> checkpoint, ``save_steps`` checkpoints;
@@ -23,7 +24,7 @@ Trainer needs the same ``output_dir`` everywhere: it saves checkpoints from the 
 plus each rank's RNG state); the other ranks write nothing of their own. ``metrics.json`` adds
 ``world_size``, the per-device and global batch and every rank's own step count.
 Any trainer callback with a ``run_metrics()`` method (per-step timing, say) adds its dict to
-``metrics.json``. Not handled: evaluation after training (``mainjob``).
+``metrics.json``. Not handled: evaluation after training (``mainjob``; only its dataset is checked here).
 """
 
 from __future__ import annotations
@@ -132,11 +133,30 @@ def run_trainer(trainer, stop, budget, *, resume_from: Path | None, max_minutes:
     return interrupted
 
 
+def check_eval_dataset(recipe) -> None:
+    """``recipe.error`` unless the evaluation after the run can read ``cfg.eval_dataset`` (``cfg.eval_limit`` prompts).
+
+    The rows are read by the evaluation's own loader (``harness.evaluate.questions.load_questions``: the dataset
+    argument through ``harness.data.sources.check_source``, the file, its columns, the gold answers), so this check
+    and the evaluation cannot disagree. Loads no model; a local file or a built-in set takes well under a second."""
+    from harness.evaluate import EvalError
+    from harness.evaluate.questions import load_questions
+    from harness.train.config import invalid_options
+
+    cfg, table = recipe.cfg, recipe.command
+    try:
+        load_questions(recipe.spec, cfg.eval_dataset, cfg.eval_limit)
+    except EvalError as exc:
+        raise recipe.error(invalid_options(table, [f"{table}.eval_dataset: {exc}; the evaluation after the run needs "
+                                                   "it (eval_limit = 0 skips the evaluation)"])) from None
+
+
 def check_run(recipe, *, overwrite: bool = False, resume: bool = False, here=None, log=None, progress: bool = False,
-              main: bool = True):
+              main: bool = True, evaluates: bool = False):
     """Step 1 of the lifecycle, on its own: every check of ``recipe`` that needs no model, nothing written.
 
     Returns the backend's name, why it was chosen, its module and the output plan; raises ``recipe.error``.
+    ``evaluates``: the caller evaluates on ``cfg.eval_dataset`` after the run, so that dataset is checked too.
     ``grpo --offline`` runs it before training the SFT adapter its GRPO run starts from, so a GRPO setting's
     error comes before that run writes anything."""
     from harness.train import backends
@@ -175,6 +195,8 @@ def check_run(recipe, *, overwrite: bool = False, resume: bool = False, here=Non
     (transformers.utils.logging.enable_progress_bar if progress else transformers.utils.logging.disable_progress_bar)()
     if not main:
         ranks.quiet()
+    if evaluates:  # after the backend's import: unsloth comes before anything a dataset loader imports
+        check_eval_dataset(recipe)
     try:
         recipe.trainer_args(name, Path(recipe.out), progress=progress, notes=[])
     except ValueError as exc:
@@ -185,10 +207,11 @@ def check_run(recipe, *, overwrite: bool = False, resume: bool = False, here=Non
 
 
 def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, progress: bool = True, callbacks: tuple = (),
-                  log=None, is_main_process: bool | None = None) -> RunResult:
+                  log=None, is_main_process: bool | None = None, evaluates: bool = False) -> RunResult:
     """Run ``recipe`` through the lifecycle in the module docstring; ``recipe.error`` is the one-line error type.
 
     ``is_main_process`` None: rank 0 of the launcher (``harness.ranks.current``); the others neither write nor log.
+    ``evaluates``: the caller evaluates after the run (``mainjob``): step 1 checks the evaluation's dataset too.
     """
     here = ranks.current()
     main = here.is_main if is_main_process is None else is_main_process
@@ -200,7 +223,7 @@ def run_lifecycle(recipe, *, overwrite: bool = False, resume: bool = False, prog
     out = Path(recipe.out)
     # 1. check settings: nothing is written and nothing heavy is loaded before this passes.
     name, why, backend, plan = check_run(recipe, overwrite=overwrite, resume=resume, here=here, log=log,
-                                         progress=progress, main=main)
+                                         progress=progress, main=main, evaluates=evaluates)
     # 2. load.
     notes: list[str] = []
     recipe.load(name, backend, notes, log=log, progress=progress)

@@ -649,6 +649,56 @@ class TestDatasetIsCheckedBeforeTheModel:
         assert not (tmp_path / "out").exists()
 
 
+EVAL_DATASET = ("invalid {table} option: {command}.eval_dataset: {why}; the evaluation after the run needs it "
+                "(eval_limit = 0 skips the evaluation)")
+
+
+class TestEvalDatasetIsCheckedBeforeTheModel:
+    """The dataset of the before/after evaluation (``eval_dataset``) is read in the same pre-load checks when the
+    evaluation will run (``eval_limit`` > 0), not after training has written its adapter.
+
+    As in :class:`TestDatasetIsCheckedBeforeTheModel`, the --model does not exist: an error about the evaluation's
+    dataset shows the check ran before the model loads, and nothing is written. With ``eval_limit`` 0 (no
+    evaluation) or a good ``eval_dataset``, the missing model is the error.
+    """
+
+    CASES = [
+        pytest.param("{t}/nope.jsonl", "cannot read {t}/nope.jsonl: no such file", id="missing-file"),
+        pytest.param("{t}/q.jsonl", "{t}/q.jsonl: missing column answer for the GSM8K format (needs question, answer); "
+                     "present columns: question", id="missing-column"),
+        pytest.param("{t}/nogold.jsonl", "{t}/nogold.jsonl: no rows with a question and a gold answer", id="no-gold"),
+        pytest.param("arithmetic-test:9", "'arithmetic-test:9': unknown arithmetic difficulty '9' (levels 1, 2, 3, "
+                     "e.g. arithmetic-test:1)", id="arithmetic-level"),
+    ]
+
+    @staticmethod
+    def argv(tmp_path: Path, command: str, eval_dataset: str, eval_limit: int) -> str:
+        (tmp_path / "q.jsonl").write_text(jsonl_text({"question": "What is 2 + 2?"}))
+        (tmp_path / "nogold.jsonl").write_text(jsonl_text({"question": "What is 2 + 2?", "answer": "four"}))
+        base = TestDatasetIsCheckedBeforeTheModel.COMMANDS[command].format(t=tmp_path, dataset=tmp_path / "x.jsonl")
+        return base + f" --eval-limit {eval_limit} --set 'eval_dataset=\"{eval_dataset.format(t=tmp_path)}\"'"
+
+    @pytest.mark.parametrize("command", sorted(TestDatasetIsCheckedBeforeTheModel.COMMANDS))
+    @pytest.mark.parametrize("eval_dataset, why", CASES)
+    def test_refused_in_one_line_before_loading_and_writing(self, tmp_path, monkeypatch, command, eval_dataset, why):
+        argv = self.argv(tmp_path, command, eval_dataset, eval_limit=2)
+        code, last, written = TestDatasetIsCheckedBeforeTheModel.invoke(tmp_path, monkeypatch, argv)
+        table = "training" if command == "train" else command
+        assert (code, last) == (2, "Error: " + EVAL_DATASET.format(table=table, command=command,
+                                                                    why=why.format(t=tmp_path)))
+        assert not written and not (tmp_path / "out").exists()
+
+    @pytest.mark.parametrize("command", sorted(TestDatasetIsCheckedBeforeTheModel.COMMANDS))
+    @pytest.mark.parametrize("eval_dataset, eval_limit", [("{t}/nope.jsonl", 0), ("{t}/x.jsonl", 2)],
+                             ids=["no-evaluation", "good-eval-dataset"])
+    def test_otherwise_the_missing_model_is_the_error(self, tmp_path, monkeypatch, command, eval_dataset, eval_limit):
+        """The controls: no evaluation (its dataset is not read), or one whose dataset is fine."""
+        argv = self.argv(tmp_path, command, eval_dataset, eval_limit)
+        code, last, _ = TestDatasetIsCheckedBeforeTheModel.invoke(tmp_path, monkeypatch, argv)
+        assert code == 2 and NO_MODEL in last and "eval_dataset" not in last, last
+        assert not (tmp_path / "out").exists()
+
+
 # --- random input (extends tests/test_jsonl.py, which feeds the JSONL reader, validate, reward and the reward set) ---
 
 from hypothesis import example, given, settings  # noqa: E402

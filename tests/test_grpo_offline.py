@@ -84,12 +84,16 @@ class TestCommand:
         one-line error names them and the SFT run never starts (no outputs/ at all)."""
         model = save_tiny(tmp_path / "model", SPEC, corpus(SPEC, 20))
         monkeypatch.chdir(tmp_path)
-        bad = {"optimizer": ["--set", "optim=adamw_tourch"], "split": ["--set", "dataset_split=test"]}
-        for name, args in bad.items():
+        bad = {"optimizer": (["--set", "optim=adamw_tourch"], "optim"),
+               "split": (["--set", "dataset_split=test"], "split 'test'"),
+               # the preset evaluates after GRPO (eval_limit > 0): its dataset is read before the SFT run too
+               "eval_dataset": (["--set", "eval_dataset=nope.jsonl"],
+                                "grpo.eval_dataset: cannot read nope.jsonl: no such file")}
+        for name, (args, says) in bad.items():
             result = CliRunner().invoke(main, ["grpo", "--offline", "--model", str(model), "--no-progress", *args])
             assert result.exit_code == 2, (name, result.output)
             last = result.output.strip().splitlines()[-1]
-            assert last.startswith("Error:") and ("optim" in last if name == "optimizer" else "split 'test'" in last)
+            assert last.startswith("Error:") and says in last, (name, last)
             assert "training it first" not in result.output, name
             assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], name  # nothing written
 

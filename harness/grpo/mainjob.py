@@ -3,7 +3,8 @@
 The starting model is the base model with the SFT adapter GRPO began from (or the base model
 alone); both are evaluated with ``harness.evaluate.run.evaluate`` on ``cfg.eval_dataset``
 into ``<output>/eval/start`` and ``<output>/eval/grpo``, and ``eval/before_after.md`` holds
-``harness.evaluate.compare.compare_table`` of the two. Not handled: the native-prompt baseline.
+``harness.evaluate.compare.compare_table`` of the two. ``eval_dataset`` is read in the run's checks
+(before an offline SFT run too), so a bad one is an error before anything loads or is written. Not handled: the native-prompt baseline.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from reasoning_kit.grpo_config import GRPOTrainConfig
 from reasoning_kit.spec import FormatSpec
 
-from harness.train.mainjob import _echo, evaluate_runs
+from harness.train.mainjob import _echo, evaluate_runs, evaluates
 
 from .run import GRPOResult, grpo
 
@@ -30,6 +31,7 @@ def evaluate_before_after(spec: FormatSpec, cfg: GRPOTrainConfig, result: GRPORe
 def run_grpo_job(spec: FormatSpec, cfg: GRPOTrainConfig, *, overwrite: bool = False, resume: bool = False,
                  progress: bool = True, sft=None) -> tuple[GRPOResult, str | None]:
     """GRPO, then the before/after table; ``sft`` (a [train] config) first trains the adapter GRPO starts from."""
+    after = evaluates(cfg)
     if sft is not None:
         from dataclasses import replace
 
@@ -38,16 +40,16 @@ def run_grpo_job(spec: FormatSpec, cfg: GRPOTrainConfig, *, overwrite: bool = Fa
 
         from .run import GRPORecipe
 
-        # GRPO's own checks first (without the adapter the SFT run is about to write): an error in a GRPO setting
-        # or its output directory comes before the SFT run writes anything
-        check_run(GRPORecipe(spec, replace(cfg, adapter="")), overwrite=overwrite, resume=resume)
+        # GRPO's own checks first (without the adapter the SFT run is about to write): an error in a GRPO setting,
+        # its output directory or the dataset of the evaluation after it comes before the SFT run writes anything
+        check_run(GRPORecipe(spec, replace(cfg, adapter="")), overwrite=overwrite, resume=resume, evaluates=after)
         _echo(f"no SFT adapter at {cfg.adapter}: training it first (train --offline -> {sft.output_dir})")
         done = train(spec, sft, progress=progress)
         if done.status != "completed":
             return done, None
         gc.collect()
-    result = grpo(spec, cfg, overwrite=overwrite, resume=resume, progress=progress)
-    if result.status != "completed" or cfg.eval_limit <= 0 or not result.metrics:  # metrics: main process only
+    result = grpo(spec, cfg, overwrite=overwrite, resume=resume, progress=progress, evaluates=after)
+    if result.status != "completed" or not after or not result.metrics:  # metrics: main process only
         return result, None
     gc.collect()
     return result, evaluate_before_after(spec, cfg, result, progress=progress)

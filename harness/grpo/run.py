@@ -297,7 +297,10 @@ def grpo(
     progress: bool = True,
     callbacks: tuple = (),
     log=None,
+    evaluates: bool = False,
 ) -> RunResult:
-    """GRPO on ``cfg``'s model with ``reasoning_kit.rewards.build(spec)``; see the module docstring."""
+    """GRPO on ``cfg``'s model with ``reasoning_kit.rewards.build(spec)``; see the module docstring.
+
+    ``evaluates``: the caller evaluates on ``cfg.eval_dataset`` afterwards (``mainjob``); it is checked first."""
     return run_lifecycle(GRPORecipe(spec, cfg), overwrite=overwrite, resume=resume, progress=progress,
-                         callbacks=callbacks, log=log)
+                         callbacks=callbacks, log=log, evaluates=evaluates)

@@ -1,7 +1,8 @@
 """The main job: train, then evaluate the base and the tuned model and print the before/after table.
 
 :func:`run_job` calls :func:`harness.train.run.train`; when training completed and
-``cfg.eval_limit > 0`` it evaluates the base model and base + adapter with
+``cfg.eval_limit > 0`` (:func:`evaluates`, also the reason ``eval_dataset`` is read in the run's
+checks, before the model loads and anything is written) it evaluates the base model and base + adapter with
 ``harness.evaluate.run.evaluate`` on ``cfg.eval_dataset`` (GSM8K-test prompts by default),
 writing ``<output>/eval/base`` and ``<output>/eval/tuned``, and prints
 ``harness.evaluate.compare.compare_table`` of the two. The offline preset sets
@@ -24,6 +25,14 @@ from .run import TrainResult, train
 
 def _echo(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def evaluates(cfg, evaluate: bool = True) -> bool:
+    """Whether a job evaluates on ``cfg.eval_dataset`` after a completed run: asked for, and ``eval_limit`` > 0.
+
+    Decided once, before the run, so the lifecycle's checks read that dataset (``harness.lifecycle.check_eval_dataset``)
+    exactly when the evaluation will. Shared by ``train`` and ``grpo``."""
+    return evaluate and cfg.eval_limit > 0
 
 
 def evaluate_runs(spec: FormatSpec, model: str, runs, out_root: Path, *, dataset: str, limit: int, batch_size: int,
@@ -65,8 +74,9 @@ def evaluate_before_after(spec: FormatSpec, cfg: TrainConfig, result: TrainResul
 def run_job(spec: FormatSpec, cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
             progress: bool = True, evaluate: bool = True) -> tuple[TrainResult, str | None]:
     """Train; then, if it completed and ``cfg.eval_limit`` > 0, the before/after evaluation table."""
-    result = train(spec, cfg, overwrite=overwrite, resume=resume, progress=progress)
-    if result.status != "completed" or not evaluate or cfg.eval_limit <= 0 or not result.metrics:  # metrics: main only
+    after = evaluates(cfg, evaluate)
+    result = train(spec, cfg, overwrite=overwrite, resume=resume, progress=progress, evaluates=after)
+    if result.status != "completed" or not after or not result.metrics:  # metrics: main process only
         return result, None
     gc.collect()
     return result, evaluate_before_after(spec, cfg, result, progress=progress)

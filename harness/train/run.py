@@ -142,10 +142,13 @@ def train(
     progress: bool = True,
     callbacks: tuple = (),
     log=None,
+    evaluates: bool = False,
 ) -> RunResult:
-    """Fine-tune ``cfg.model`` on ``cfg.dataset`` in the spec's format; see the module docstring."""
+    """Fine-tune ``cfg.model`` on ``cfg.dataset`` in the spec's format; see the module docstring.
+
+    ``evaluates``: the caller evaluates on ``cfg.eval_dataset`` afterwards (``mainjob``); it is checked first."""
     return run_lifecycle(SFTRecipe(spec, cfg), overwrite=overwrite, resume=resume, progress=progress,
-                         callbacks=callbacks, log=log)
+                         callbacks=callbacks, log=log, evaluates=evaluates)
 
 
 def backend_merge(name: str, model, tokenizer, path: Path) -> None:
