@@ -5,8 +5,12 @@ For debugging a reward before a GPU run: each line of a JSON-lines file holds a
 (the spec's ``[answer] column``, or ``--column``); ``prompt`` and ``completion_ids`` are
 used when present. Prints each completion's per-reward scores, its total and its error
 codes, then the means; ``--json`` prints the same as one JSON object. Thin: the scoring is
-``reasoning_kit.rewards``; bad input, a completion that holds no text included, is a one-line
+``reasoning_kit.rewards``; bad input, a completion that holds no text, a ``prompt`` that is
+neither text nor messages and ``completion_ids`` that are not token ids included, is a one-line
 error (exit status 2) before anything is scored.
+
+Not checked here: the gold answer's type (one the rewards cannot parse scores ``n/a``) and the
+shape of each prompt message (only that it is an object).
 """
 
 from __future__ import annotations
@@ -21,8 +25,20 @@ import click
 from .cliutil import UserError, spec_option
 
 NEEDS_GOLD = {"answer", "numbers", "closeness"}
-_JSON_KINDS = {int: "a number", float: "a number", list: "a list with no message holding string 'content'",
-               dict: "an object without string 'content'"}
+_JSON_KINDS = {int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object"}
+_NO_CONTENT = {list: "a list with no message holding string 'content'", dict: "an object without string 'content'"}
+_MESSAGES = '{"role", "content"} messages'
+
+
+def _kind(value: object) -> str:
+    """What a JSON value is, in words: ``null``, ``true``, ``a number``, ``a list``..."""
+    return json.dumps(value) if value is None or isinstance(value, bool) else _JSON_KINDS[type(value)]
+
+
+def _shown(value: object) -> str:
+    """A JSON value as written when it is short (``-1``, ``"5"``, ``[3]``), else its kind."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 20 else _kind(value)
 
 
 def completion_problem(completion: object) -> str | None:
@@ -40,8 +56,54 @@ def completion_problem(completion: object) -> str | None:
 
     if completion_text(completion) is not None:
         return None
-    kind = json.dumps(completion) if completion is None or isinstance(completion, bool) else _JSON_KINDS[type(completion)]
-    return f"'completion' is {kind}, not text (expected a string or a list of {{\"role\", \"content\"}} messages)"
+    kind = _NO_CONTENT.get(type(completion)) or _kind(completion)
+    return f"'completion' is {kind}, not text (expected a string or a list of {_MESSAGES})"
+
+
+def prompt_problem(prompt: object) -> str | None:
+    """Why a ``prompt`` field is neither text nor messages, or None when it is one (or null).
+
+    The rewards take any prompt that is not a string as conversational, so a number there
+    would change a score silently.
+
+    >>> prompt_problem([{"role": "user", "content": "2 + 2?"}]) is None
+    True
+    >>> print(prompt_problem(["hi"]))
+    'prompt' holds "hi" at index 0, not a message (expected null, a string or a list of {"role", "content"} messages)
+    """
+    expected = f"(expected null, a string or a list of {_MESSAGES})"
+    if prompt is None or isinstance(prompt, str):
+        return None
+    if not isinstance(prompt, list):
+        return f"'prompt' is {_kind(prompt)}, not text or messages {expected}"
+    for i, message in enumerate(prompt):
+        if not isinstance(message, dict):
+            return f"'prompt' holds {_shown(message)} at index {i}, not a message {expected}"
+    return None
+
+
+def ids_problem(ids: object) -> str | None:
+    """Why a ``completion_ids`` field is not token ids, or None when it is (or is null).
+
+    Token ids are non-negative integers; ``true`` is not one, nor is ``1.0``.
+
+    >>> ids_problem([5, 0]) is None
+    True
+    >>> print(ids_problem([5, True]))
+    'completion_ids' holds true at index 1, not a token id (expected null or a list of non-negative integers)
+    """
+    expected = "(expected null or a list of non-negative integers)"
+    if ids is None:
+        return None
+    if not isinstance(ids, list):
+        return f"'completion_ids' is {_kind(ids)}, not a list of token ids {expected}"
+    for i, token in enumerate(ids):
+        if isinstance(token, bool) or not isinstance(token, int) or token < 0:
+            return f"'completion_ids' holds {_shown(token)} at index {i}, not a token id {expected}"
+    return None
+
+
+OPTIONAL_FIELDS = {"prompt": prompt_problem, "completion_ids": ids_problem}
 
 
 def _read_lines(name: str) -> tuple[str, str]:
@@ -66,7 +128,7 @@ def _read_lines(name: str) -> tuple[str, str]:
 def read_records(name: str, column: str, need_gold: bool) -> list[tuple[str, dict]]:
     """(source, record) for each non-blank line; every record has a completion with text (and gold).
 
-    Every bad line is reported at once (exit 2) before anything is scored.
+    Every bad line (its first problem) is reported at once (exit 2) before anything is scored.
     """
     from reasoning_kit import jsonl
 
@@ -84,6 +146,8 @@ def read_records(name: str, column: str, need_gold: bool) -> list[tuple[str, dic
             bad.append((number, problem))
         elif need_gold and column not in record:
             bad.append((number, f"no gold answer field {column!r} (found: {found}); choose it with --column"))
+        elif problem := next(filter(None, (check(record.get(f)) for f, check in OPTIONAL_FIELDS.items())), None):
+            bad.append((number, problem))
         else:
             records.append((f"{label}:{number}", record))
     if bad:

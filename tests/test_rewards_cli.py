@@ -19,6 +19,8 @@ ROWS = [
 
 
 EXPECTED_TEXT = '(expected a string or a list of {{"role", "content"}} messages)'
+EXPECTED_IDS = "(expected null or a list of non-negative integers)"
+EXPECTED_PROMPT = '(expected null, a string or a list of {{"role", "content"}} messages)'
 
 
 def write(tmp_path, rows, name="c.jsonl"):
@@ -104,6 +106,59 @@ class TestRewardCommand:
         result = invoke(path, *args)
         assert result.exit_code == 2
         assert result.output.strip() == message.format(path=path)
+
+    @pytest.mark.parametrize("ids, problem", [
+        ("5 0", "is a string, not a list of token ids"),
+        ({"ids": [5]}, "is an object, not a list of token ids"),
+        (5, "is a number, not a list of token ids"),
+        (True, "is true, not a list of token ids"),
+        ([5, "0"], 'holds "0" at index 1, not a token id'),
+        ([5, 1.0], "holds 1.0 at index 1, not a token id"),
+        ([True, 0], "holds true at index 0, not a token id"),
+        ([5, -1], "holds -1 at index 1, not a token id"),
+        ([5, None], "holds null at index 1, not a token id"),
+        ([[5, 0]], "holds [5, 0] at index 0, not a token id"),
+        ([5, "x" * 40], "holds a string at index 1, not a token id"),
+    ])
+    def test_bad_completion_ids(self, tmp_path, ids, problem):
+        """Wrongly typed ids would change the length reward silently; each is a one-line error, nothing scored."""
+        path = write(tmp_path, [ROWS[0], {**ROWS[0], "completion_ids": ids}])
+        result = invoke(path, "--rewards", "all", "--json")
+        message = f"Error: {path}:2: 'completion_ids' {problem} {EXPECTED_IDS}"
+        assert (result.exit_code, result.output.splitlines()) == (2, [message])
+
+    @pytest.mark.parametrize("prompt, problem", [
+        (42, "is a number, not text or messages"),
+        ({"role": "user", "content": "2 + 2?"}, "is an object, not text or messages"),
+        (False, "is false, not text or messages"),
+        (["2 + 2?"], 'holds "2 + 2?" at index 0, not a message'),
+        ([{"role": "user", "content": "hi"}, [1]], "holds [1] at index 1, not a message"),
+    ])
+    def test_bad_prompt(self, tmp_path, prompt, problem):
+        """A prompt that is not a string counts as conversational in format_approx: a typo must not pass as one."""
+        path = write(tmp_path, [{**ROWS[0], "prompt": prompt}])
+        result = invoke(path, "--json")
+        message = f"Error: {path}:1: 'prompt' {problem} " + EXPECTED_PROMPT.format()
+        assert (result.exit_code, result.output.splitlines()) == (2, [message])
+
+    @pytest.mark.parametrize("extra", [
+        {"completion_ids": None}, {"completion_ids": []}, {"completion_ids": [0, 5, 2**40]},
+        {"prompt": None}, {"prompt": "2 + 2?"}, {"prompt": []}, {"prompt": [{"role": "user", "content": "2 + 2?"}]},
+    ])
+    def test_good_optional_fields(self, tmp_path, extra):
+        result = invoke(write(tmp_path, [{**ROWS[0], **extra}]), "--rewards", "all", "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["rows"][0]["scores"]["answer"] == 5.0
+
+    def test_every_bad_line_is_named(self, tmp_path):
+        rows = [ROWS[0], {**ROWS[0], "completion_ids": "1 2"}, ROWS[1], {**ROWS[0], "prompt": 7}]
+        path = write(tmp_path, rows)
+        result = invoke(path)
+        assert result.exit_code == 2
+        assert result.output.strip() == (
+            f"Error: {path}:2: 'completion_ids' is a string, not a list of token ids {EXPECTED_IDS}; "
+            f"{path}:4: 'prompt' is a number, not text or messages " + EXPECTED_PROMPT.format()
+        )
 
     def test_a_completion_without_text_is_not_scored(self, tmp_path):
         """The rewards score a non-string completion as not_text (a trainer must go on); from a file it is a mistake."""
