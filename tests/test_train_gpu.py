@@ -23,7 +23,12 @@ pytestmark = pytest.mark.gpu
 SPEC = load_spec("working_out")
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = [(2, 1), (3, 4), (5, 7), (6, 2), (8, 9), (4, 4), (7, 1), (9, 3)]
-ROWS = [{"question": f"What is {a} + {b}?", "reasoning": f"We add {a} and {b} to get {a + b}.", "answer": str(a + b)} for a, b in PAIRS]
+# One reasoning text for every row: after the prompt, the format is one fixed sequence (only the answer's
+# digits depend on the question), so a tiny random model learns it for sure. With reasoning that repeats the
+# numbers and lr 1e-2, loss stopped near 0.9 and the outputs broke the format on the H200 for both backends
+# and on CPU (benchmarks/results/h200/throughput_varlen/gpu_test_train_unsloth_*.log); with this text and
+# lr 3e-3 the hf backend on CPU reaches a loss under 0.1 and 8 valid outputs for model seeds 0, 1 and 2.
+ROWS = [{"question": f"What is {a} + {b}?", "reasoning": "We add the two numbers.", "answer": str(a + b)} for a, b in PAIRS]
 
 
 def _cuda() -> bool:
@@ -52,7 +57,7 @@ def workdir(tmp_path_factory):
 def _train(workdir: Path, backend: str, out: Path) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "harness.cli", "train", "--model", str(workdir / "model"), "--dataset",
            str(workdir / "data.jsonl"), "--backend", backend, "--output", str(out), "--max-steps", "150",
-           "--batch-size", "8", "--lr", "1e-2", "--no-progress", "--set", "lora_r=16", "--set", "lora_alpha=32",
+           "--batch-size", "8", "--lr", "3e-3", "--no-progress", "--set", "lora_r=16", "--set", "lora_alpha=32",
            "--set", "warmup_steps=0", "--set", "completion_only_loss=true", "--set", "max_seq_length=512",
            "--set", "optim=adamw_torch"]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=900)
