@@ -231,13 +231,14 @@ def regex_cmd(spec, verbose: bool, dialect: str) -> None:
 @click.option("--eos-token", default=None, help="EOS token the template inserts (default: the spec's first EOS).")
 def render_cmd(spec, messages_file: str, add_generation_prompt: bool, eos_token: str | None) -> None:
     """Render MESSAGES_FILE (JSON list of {role, content}, or {"messages": [...]}) with the chat template."""
+    from reasoning_kit import jsonl
     from reasoning_kit.template import render, skipped_messages
 
     raw = _read_text(messages_file)
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{messages_file}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+        data = jsonl.loads(raw, where=True)
+    except jsonl.NotJSON as exc:
+        raise UserError(f"{messages_file}: {exc}") from None
     messages = data.get("messages") if isinstance(data, dict) else data
     if not isinstance(messages, list):
         raise UserError(f"{messages_file}: expected a JSON list of messages or an object with 'messages'")

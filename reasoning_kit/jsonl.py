@@ -1,4 +1,5 @@
-"""JSON Lines: the one reader and the one line writer every command uses.
+"""JSON Lines: the one reader and the one line writer every command uses (and :func:`loads`, the one
+reader of a whole JSON file a user gave).
 
 Reading splits on ``"\\n"`` only, never ``str.splitlines()``: U+2028, U+0085, ``\\x1c`` and
 the other characters ``splitlines`` breaks on are ordinary data inside JSON strings (and
@@ -42,17 +43,34 @@ def lines(text: str):
             yield number, line
 
 
+class NotJSON(ValueError):
+    """The text is not JSON that can be read; the message is the reason (``not valid JSON (...)``)."""
+
+
+def loads(text: str, *, where: bool = False) -> object:
+    """``json.loads`` for text a user gave: every failure is :class:`NotJSON` with a one-line reason.
+
+    ``where``: the reason names the line (for a whole file). Besides syntax errors this covers thousands
+    of nested brackets (``RecursionError``) and an integer longer than Python converts (4300 digits)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NotJSON(f"not valid JSON ({exc.msg}{f' at line {exc.lineno}' if where else ''})") from None
+    except RecursionError:
+        raise NotJSON("not valid JSON (nested too deeply)") from None
+    except ValueError as exc:  # "Exceeds the limit (4300 digits) for integer string conversion: ..."
+        raise NotJSON(f"not valid JSON ({str(exc).split(':')[0]})") from None
+
+
 def parse(text: str) -> tuple[list[tuple[int, object]], list[tuple[int, str]]]:
     """Every line parsed: ``(rows, bad)``, rows as (number, value), bad lines as (number, reason)."""
     rows: list[tuple[int, object]] = []
     bad: list[tuple[int, str]] = []
     for number, line in lines(text):
         try:
-            rows.append((number, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            bad.append((number, f"not valid JSON ({exc.msg})"))
-        except RecursionError:  # json.loads on thousands of nested brackets
-            bad.append((number, "not valid JSON (nested too deeply)"))
+            rows.append((number, loads(line)))
+        except NotJSON as exc:
+            bad.append((number, str(exc)))
     return rows, bad
 
 
@@ -68,4 +86,4 @@ def summarise(label: str, bad: list[tuple[int, str]], limit: int = 5) -> str:
     return shown + (f"; and {more} more bad line{'s' if more > 1 else ''}" if more > 0 else "")
 
 
-__all__ = ["EXTENSIONS", "dumps", "is_jsonl", "lines", "parse", "summarise"]
+__all__ = ["EXTENSIONS", "NotJSON", "dumps", "is_jsonl", "lines", "loads", "parse", "summarise"]

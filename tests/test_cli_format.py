@@ -172,6 +172,9 @@ class TestRender:
         "content, message",
         [
             ("[", "not valid JSON (Expecting value at line 1)"),
+            ("[" * 100_000, "not valid JSON (nested too deeply)"),
+            ('[{"role": "user", "content": ' + "7" * 5000 + "}]",
+             "not valid JSON (Exceeds the limit (4300 digits) for integer string conversion)"),
             ('{"x": 1}', "expected a JSON list of messages or an object with 'messages'"),
             ('[{"role": "user"}]', "message 0 must be an object with string 'role' and 'content'"),
         ],

@@ -485,6 +485,11 @@ class TestLoadSource:
             ("notes.txt", "hello", "cannot read {path}: unsupported file type '.txt' (use .parquet, .jsonl, .json or .csv)"),
             ("bad.jsonl", '{"question": "a"}\n{oops\n', "cannot read {path}: line 2 is not valid JSON (Expecting property name enclosed in double quotes)"),
             ("list.jsonl", '{"question": "a"}\n[1, 2]\n', "cannot read {path}: line 2 is a JSON list, not an object"),
+            ("long.jsonl", '{"question": "a", "answer": ' + "9" * 5000 + "}\n",
+             "cannot read {path}: line 1 is not valid JSON (Exceeds the limit (4300 digits) for integer string conversion)"),
+            ("deep.json", "[" * 100_000, "cannot read {path}: not valid JSON (nested too deeply)"),
+            ("long.json", '[{"question": "a", "answer": ' + "9" * 5000 + "}]",
+             "cannot read {path}: not valid JSON (Exceeds the limit (4300 digits) for integer string conversion)"),
             ("bad.parquet", b"PAR1 this is not parquet", "cannot read {path}: Could not open Parquet input source '{path}': Parquet magic bytes not found in footer. "
              "Either the file is corrupted or this is not a parquet file."),
             ("latin1.csv", b"question,answer\n\xe9t\xe9,1\n", "cannot read {path}: 'utf-8' codec can't decode byte 0xe9 in position 0: invalid continuation byte"),

@@ -53,6 +53,21 @@ class TestReader:
     def test_deep_nesting_is_a_bad_line(self):
         assert jsonl.parse("[" * 100_000 + "\n")[1][0][0] == 1
 
+    def test_an_integer_too_long_to_convert_is_a_bad_line(self):
+        rows, bad = jsonl.parse('{"a": 1}\n{"answer": ' + "9" * 5000 + "}\n")
+        assert rows == [(1, {"a": 1})]
+        assert bad == [(2, "not valid JSON (Exceeds the limit (4300 digits) for integer string conversion)")]
+
+    @pytest.mark.parametrize("text, reason", [
+        ("[1,\n 2", "not valid JSON (Expecting ',' delimiter at line 2)"),
+        ("[" * 100_000, "not valid JSON (nested too deeply)"),
+        ("[" + "1" * 5000 + "]", "not valid JSON (Exceeds the limit (4300 digits) for integer string conversion)"),
+    ])
+    def test_loads_gives_one_reason_for_every_failure(self, text, reason):
+        with pytest.raises(jsonl.NotJSON) as err:
+            jsonl.loads(text, where=True)
+        assert str(err.value) == reason and isinstance(err.value, ValueError)
+
     @pytest.mark.parametrize("name, expected", [("a.jsonl", True), ("a.JSONL", True), ("a.JsonL", True),
                                                 ("a.json", False), ("a.jsonl.txt", False), ("-", False)])
     def test_extension(self, name, expected):

@@ -28,7 +28,6 @@ source has (``recipes``), filtering and formatting (``prepare``).
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -246,9 +245,9 @@ def _read_json_rows(path: Path) -> list[dict]:
     text = path.read_text(encoding="utf-8")
     if text.lstrip().startswith("["):
         try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"cannot read {path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+            rows = jsonl.loads(text, where=True)
+        except jsonl.NotJSON as exc:
+            raise DataError(f"cannot read {path}: {exc}") from None
         numbered = list(enumerate(rows, 1))
         what = "item"
     else:
