@@ -134,16 +134,22 @@ def run_trainer(trainer, stop, budget, *, resume_from: Path | None, max_minutes:
 
 
 def check_eval_dataset(recipe) -> None:
-    """``recipe.error`` unless the evaluation after the run can read ``cfg.eval_dataset`` (``cfg.eval_limit`` prompts).
+    """``recipe.error`` unless the evaluation after the run can read ``cfg.eval_dataset`` (``cfg.eval_limit`` prompts)
+    and it is not the training dataset itself.
 
     The rows are read by the evaluation's own loader (``harness.evaluate.questions.load_questions``: the dataset
     argument through ``harness.data.sources.check_source``, the file, its columns, the gold answers), so this check
     and the evaluation cannot disagree. Loads no model; a local file or a built-in set takes well under a second."""
+    from harness.data.sources import same_source
     from harness.evaluate import EvalError
     from harness.evaluate.questions import load_questions
     from harness.train.config import invalid_options
 
     cfg, table = recipe.cfg, recipe.command
+    if same_source(cfg.eval_dataset, cfg.dataset):
+        raise recipe.error(invalid_options(table, [
+            f"{table}.eval_dataset: {cfg.eval_dataset!r} is the training dataset, so the evaluation after the run would "
+            "score the model on what it was trained on; use a held-out set (gsm8k-test, arithmetic-test or a file)"]))
     try:
         load_questions(recipe.spec, cfg.eval_dataset, cfg.eval_limit)
     except EvalError as exc:

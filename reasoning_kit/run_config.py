@@ -90,7 +90,7 @@ class RunConfig:
     output_dir: str = option("outputs/{name}", help="Where adapters, tokenizer and metrics go ({name}: the spec name).",
                              nonempty=True)
     eval_limit: int = option(0, help="After training, evaluate the starting and the tuned model on this many prompts (0: skip).", ge=0)
-    eval_dataset: str = option("gsm8k-test", help="Dataset for the before/after evaluation (never a training split).")
+    eval_dataset: str = option("gsm8k-test", help="Dataset for the before/after evaluation; not the run's own training dataset (refused).")
     eval_max_new_tokens: int = option(512, help="Generation budget per prompt in the before/after evaluation.", ge=1)
     eval_batch_size: int = option(8, help="Prompts per generation batch in the before/after evaluation.", ge=1)
 

@@ -689,7 +689,20 @@ class TestEvalDatasetIsCheckedBeforeTheModel:
         assert not written and not (tmp_path / "out").exists()
 
     @pytest.mark.parametrize("command", sorted(TestDatasetIsCheckedBeforeTheModel.COMMANDS))
-    @pytest.mark.parametrize("eval_dataset, eval_limit", [("{t}/nope.jsonl", 0), ("{t}/x.jsonl", 2)],
+    @pytest.mark.parametrize("eval_dataset", ["{t}/x.jsonl", "../x.jsonl"], ids=["same-path", "relative-path"])
+    def test_the_training_dataset_is_refused(self, tmp_path, monkeypatch, command, eval_dataset):
+        """Scoring the model on its own training data would make the before/after table meaningless."""
+        argv = self.argv(tmp_path, command, eval_dataset, eval_limit=2)  # x.jsonl: the --dataset; the cwd is {t}/cwd
+        code, last, written = TestDatasetIsCheckedBeforeTheModel.invoke(tmp_path, monkeypatch, argv)
+        table = "training" if command == "train" else command
+        shown = eval_dataset.format(t=tmp_path)
+        assert (code, last) == (2, f"Error: invalid {table} option: {command}.eval_dataset: '{shown}' is the "
+                                   "training dataset, so the evaluation after the run would score the model on what it "
+                                   "was trained on; use a held-out set (gsm8k-test, arithmetic-test or a file)")
+        assert not written and not (tmp_path / "out").exists()
+
+    @pytest.mark.parametrize("command", sorted(TestDatasetIsCheckedBeforeTheModel.COMMANDS))
+    @pytest.mark.parametrize("eval_dataset, eval_limit", [("{t}/nope.jsonl", 0), ("{t}/copy.jsonl", 2)],
                              ids=["no-evaluation", "good-eval-dataset"])
     def test_otherwise_the_missing_model_is_the_error(self, tmp_path, monkeypatch, command, eval_dataset, eval_limit):
         """The controls: no evaluation (its dataset is not read), or one whose dataset is fine."""

@@ -103,6 +103,14 @@ def train_counterpart(dataset: str) -> str:
     return "arithmetic" if _ARITHMETIC_NAME.fullmatch(str(dataset)) else "gsm8k"
 
 
+def same_source(a: str, b: str) -> bool:
+    """True when dataset arguments ``a`` and ``b`` name the same data: the same text, or one local file by two paths."""
+    if a == b:
+        return True
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    return pa.is_file() and pb.is_file() and pa.resolve() == pb.resolve()
+
+
 def eval_only_reason(dataset: str, split: str | None = None) -> str | None:
     """Why ``dataset`` is reserved for evaluation, or None if it may be trained on."""
     if dataset in EVAL_ONLY:
