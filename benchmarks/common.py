@@ -7,6 +7,7 @@ Each benchmark prints its figures and calls :func:`save` so the raw numbers land
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import os
 import platform
@@ -52,7 +53,8 @@ def machine() -> dict:
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
-        "hostname_hash": hash(platform.node()) & 0xFFFF,
+        # stable across processes (hash() of a str is salted per process); files written before used hash()
+        "hostname_hash": int(hashlib.sha256(platform.node().encode()).hexdigest()[:4], 16),
     }
     try:
         with open("/proc/cpuinfo") as fh:

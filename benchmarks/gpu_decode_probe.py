@@ -13,8 +13,9 @@ randomly initialised Qwen3-4B-shaped model of ``gpu_train_throughput.py``:
 - ``cache``: ``dynamic`` (transformers' default, grown by concatenation each step), ``growing``
   (``harness/fastdecode.py``: a preallocated buffer, attention sees the filled part) or ``static``
   (preallocated to the full length, attention sees all of it) or ``graphs`` (what ``[grpo] fast_decoding``
-  installs: the growing cache, grouped SDPA, and each decoding step replayed as a CUDA graph,
-  ``harness/decodegraph.py``; on CPU the same bucketed steps without graphs);
+  installs on a GPU: grouped SDPA, a cache preallocated for the whole call (prompt + new tokens),
+  and each decoding step replayed as a CUDA graph, ``harness/decodegraph.py``; on CPU the same
+  bucketed steps without graphs);
 - ``lora``: ``peft`` (a LoRA on the [train] target modules, unmerged, as TRL samples with the
   training model) or ``none`` (a plain model, as ``merged_generation`` samples);
 - ``sampling``: ``trl`` (do_sample, temperature 1, min_p 0.1, top_k 0: the [grpo] defaults) or
@@ -120,7 +121,7 @@ def measure(model, ids, mask, new_tokens: int, sampling: str, device: str, pad_i
 
         run = lambda *a: _generate(*a[:4], dict(a[4], past_key_values=growing_cache()))  # noqa: E731  a new one per call
     installed = None
-    if cache == "graphs":  # the [grpo] fast_decoding path: growing cache, grouped SDPA, steps replayed as CUDA graphs
+    if cache == "graphs":  # the [grpo] fast_decoding path: preallocated cache, grouped SDPA, steps replayed as CUDA graphs
         from harness import fastdecode
 
         installed = fastdecode.install(model, graphs="auto" if device == "cuda" else "eager")

@@ -153,15 +153,17 @@ class TestTemplate:
         assert report.loss is None  # the SFT columns refuse such data
 
 
-class TestCli:
-    @pytest.fixture(scope="class")
-    def model_dir(self, tmp_path_factory):
-        tok = make_tokenizer(SPEC, corpus(SPEC, 10))
-        path = tmp_path_factory.mktemp("audit") / "model"
-        structured(make_model(tok)).save_pretrained(path)
-        tok.save_pretrained(path)
-        return path
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A tiny model with no findings, shared by TestCli (a module fixture: pytest 10 drops class fixtures on self)."""
+    tok = make_tokenizer(SPEC, corpus(SPEC, 10))
+    path = tmp_path_factory.mktemp("audit") / "model"
+    structured(make_model(tok)).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
 
+
+class TestCli:
     def test_no_findings_exit_0(self, model_dir):
         result = CliRunner().invoke(main, ["audit", "--spec", "working_out", "--model", str(model_dir), "--json"])
         assert result.exit_code == 0, result.output

@@ -8,7 +8,9 @@ the README says the new figure.
 
 from __future__ import annotations
 
+import glob
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -159,3 +161,32 @@ def test_readme_quotes_the_committed_figure(name, path, fmt):
 def test_every_cited_result_file_exists():
     for name in {n for n, _, _ in FIGURES}:
         assert (RESULTS / name).is_file(), name
+
+
+def cited_results(table: str) -> list[str]:
+    """The result paths a table row cites: the backticked names after ``->`` in its last cell."""
+    cited = []
+    for line in table.splitlines():
+        cells = line.split(" | ")
+        if line.startswith("| ") and len(cells) >= 3 and " -> " in cells[-1]:
+            cited += re.findall(r"`([^`]+)`", cells[-1].split(" -> ", 1)[1])
+    return cited
+
+
+def test_every_path_the_table_cites_exists():
+    """Each result path the README's table names (globs included) matches a committed file, relative to
+    benchmarks/results/ or, for a bare file name after a path, to that path's folder."""
+    cited = cited_results(TABLE)
+    assert len(cited) > 20
+    folder = RESULTS
+    for name in cited:
+        if "/" in name:
+            folder = RESULTS / name.rsplit("/", 1)[0].split("*")[0]
+        matches = glob.glob(str(RESULTS / name)) or glob.glob(str(folder / name))
+        assert matches, f"README cites {name!r}, which matches no file under benchmarks/results/"
+
+
+def test_the_check_catches_a_path_that_does_not_exist():
+    row = "| x | 1 | `bench.py` -> `h200/throughput_varlen/gpu_train_throughput_varlen{-rows,,segments}.json` |"
+    (name,) = cited_results(row)
+    assert not glob.glob(str(RESULTS / name))
