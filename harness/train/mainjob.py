@@ -13,7 +13,6 @@ baseline (``reasoning-kit eval --prompt-style native`` does it).
 from __future__ import annotations
 
 import gc
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -62,8 +61,6 @@ def evaluate_runs(spec: FormatSpec, model: str, runs, out_root: Path, *, dataset
 
 def evaluate_before_after(spec: FormatSpec, cfg: TrainConfig, result: TrainResult, *, progress: bool = True) -> str:
     """Evaluate base and tuned on ``cfg.eval_dataset`` (``cfg.eval_limit`` prompts); return the Markdown table."""
-    if importlib.util.find_spec("harness.evaluate.run") is None:
-        return "evaluation skipped: harness.evaluate is not installed"
     return evaluate_runs(
         spec, cfg.model, (("base", None), ("tuned", result.adapter_dir)), Path(result.output_dir) / "eval",
         dataset=cfg.eval_dataset, limit=cfg.eval_limit, batch_size=cfg.eval_batch_size,
