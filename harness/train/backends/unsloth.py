@@ -100,12 +100,14 @@ def enable_packed_varlen() -> str | None:
         return None
     import torch
 
+    if not torch.cuda.is_available():
+        return None  # nothing to switch on, so unsloth (which patches transformers on import) is not imported
     try:
         from unsloth.utils import attention_dispatch as ad
     except ImportError:
         return None
-    if ad._TORCH_VARLEN_ATTN is not None or not torch.cuda.is_available():
-        return None  # Unsloth uses the varlen kernel already, or there is no GPU
+    if ad._TORCH_VARLEN_ATTN is not None:
+        return None  # Unsloth uses the varlen kernel already
     needed = ("_LeanFlashVarlen", "_LEAN_VARLEN", "_varlen_attn_call", "_torch_varlen_takes")
     if not all(hasattr(ad, name) for name in needed) or not torch.backends.cuda.is_flash_attention_available():
         return None
